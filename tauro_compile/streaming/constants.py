@@ -1,0 +1,63 @@
+"""Enums and defaults of the streaming layer (public names kept from tauro.streaming)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+
+class StreamingFormat(str, Enum):
+    """Source and sink formats the streaming layer can run (see `formats.REGISTRY`)."""
+
+    KAFKA = "kafka"
+    DELTA = "delta"
+    DELTA_STREAM = "delta_stream"
+    FILE_STREAM = "file_stream"
+    RATE = "rate"
+    SOCKET = "socket"
+    CONSOLE = "console"
+    MEMORY = "memory"
+    PARQUET = "parquet"
+    JSON = "json"
+    FOREACH_BATCH = "foreach_batch"
+
+
+class StreamingTrigger(str, Enum):
+    """How often a query runs a micro-batch."""
+
+    PROCESSING_TIME = "processing_time"
+    ONCE = "once"
+    AVAILABLE_NOW = "available_now"
+    CONTINUOUS = "continuous"
+
+    @property
+    def bounded(self) -> bool:
+        """True when a query with this trigger ends by itself once the input is consumed."""
+        return self in (StreamingTrigger.ONCE, StreamingTrigger.AVAILABLE_NOW)
+
+
+class StreamingOutputMode(str, Enum):
+    """Which rows of the result table a micro-batch writes."""
+
+    APPEND = "append"
+    COMPLETE = "complete"
+    UPDATE = "update"
+
+
+class PipelineType(str, Enum):
+    STREAMING = "streaming"
+    HYBRID = "hybrid"
+
+
+DEFAULT_TRIGGER: dict[str, Any] = {"type": "processing_time", "interval": "10 seconds"}
+
+DEFAULT_STREAMING_CONFIG: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "trigger": DEFAULT_TRIGGER,
+        "output_mode": StreamingOutputMode.APPEND.value,
+        "query_name": None,
+        "checkpoint_location": None,
+        "options": {},
+    }
+)

@@ -1,0 +1,142 @@
+"""The one registry of source and sink formats.
+
+Validation (compiler and `StreamingValidator`), the JSON schema and the reader/writer
+factories all read this registry, so a format cannot validate and then fail to run: a
+format is only listed here once a reader or writer implements it. This module never
+imports pyspark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Location = Literal["required", "optional", "none"]
+
+ALL_OUTPUT_MODES = frozenset({"append", "complete", "update"})
+ALL_TRIGGERS = frozenset({"processing_time", "once", "available_now", "continuous"})
+# Spark's continuous processing supports only map-like queries on these.
+CONTINUOUS_SOURCES = frozenset({"kafka", "rate"})
+CONTINUOUS_SINKS = frozenset({"kafka", "console", "memory", "foreach_batch"})
+
+# Option keys whose values are secrets: masked in every output, log and artifact.
+SECRET_KEY_MARKERS = (
+    "password", "passwd", "secret", "token", "sasl.jaas.config", "apikey", "api_key",
+    "api-key", "credential", "private.key", "key.password", "keystore.password",
+    "truststore.password", "sas", "access.key", "accesskey",
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when an option key is known to hold a secret (`kafka.sasl.jaas.config`, ...)."""
+    k = key.lower()
+    return any(marker in k for marker in SECRET_KEY_MARKERS)
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """What a format needs from a node's config, checked before anything starts."""
+
+    name: str
+    role: Literal["source", "sink"]
+    summary: str
+    path: Location = "none"           # `path` (or `table_name` where allowed)
+    table_name: bool = False          # the format accepts `table_name` instead of `path`
+    required_options: tuple[str, ...] = ()
+    # Each group: exactly one of these option keys must be given.
+    exactly_one_of: tuple[tuple[str, ...], ...] = ()
+    output_modes: frozenset[str] = ALL_OUTPUT_MODES
+    triggers: frozenset[str] = ALL_TRIGGERS
+    # True when the data exists as a table that a downstream `ref` can read as a stream.
+    readable_downstream_as: str | None = None
+    file_formats: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+_NO_CONTINUOUS = ALL_TRIGGERS - {"continuous"}
+
+_SOURCES: dict[str, FormatSpec] = {}
+_SINKS: dict[str, FormatSpec] = {}
+
+
+def register_format(spec: FormatSpec, *, replace: bool = False) -> FormatSpec:
+    """Add a format to the registry (used by `StreamingReaderFactory.register` and friends)."""
+    table = _SOURCES if spec.role == "source" else _SINKS
+    if spec.name in table and not replace and table[spec.name] != spec:
+        raise ValueError(f"{spec.role} format '{spec.name}' is already registered")
+    table[spec.name] = spec
+    return spec
+
+
+def sources() -> Mapping[str, FormatSpec]:
+    return dict(sorted(_SOURCES.items()))
+
+
+def sinks() -> Mapping[str, FormatSpec]:
+    return dict(sorted(_SINKS.items()))
+
+
+def source(name: str) -> FormatSpec | None:
+    return _SOURCES.get(name)
+
+
+def sink(name: str) -> FormatSpec | None:
+    return _SINKS.get(name)
+
+
+for _spec in (
+    FormatSpec(
+        "kafka", "source", "Kafka topics through Spark's Kafka connector",
+        required_options=("kafka.bootstrap.servers",),
+        exactly_one_of=(("subscribe", "subscribePattern", "assign"),),
+    ),
+    FormatSpec(
+        "delta", "source", "a Delta table read as a stream (appends only)",
+        path="required", table_name=True, triggers=_NO_CONTINUOUS,
+    ),
+    FormatSpec(
+        "delta_stream", "source",
+        "a Delta table's Change Data Feed (inserts, updates, deletes with _change_type)",
+        path="required", table_name=True, triggers=_NO_CONTINUOUS,
+    ),
+    FormatSpec(
+        "file_stream", "source", "new files in a directory (json, csv, parquet, text)",
+        path="required", triggers=_NO_CONTINUOUS,
+        file_formats=("json", "csv", "parquet", "text", "orc"),
+    ),
+    FormatSpec("rate", "source", "generated rows (timestamp, value) for tests and demos"),
+    FormatSpec(
+        "socket", "source", "lines of text from a TCP socket (development only)",
+        required_options=("host", "port"), triggers=ALL_TRIGGERS - {"available_now", "once"},
+    ),
+    FormatSpec(
+        "delta", "sink", "a Delta table: append, complete, or merge (upsert) via foreachBatch",
+        path="required", table_name=True, output_modes=frozenset({"append", "complete", "update"}),
+        triggers=_NO_CONTINUOUS, readable_downstream_as="delta",
+    ),
+    FormatSpec("console", "sink", "prints each micro-batch (debugging)"),
+    FormatSpec(
+        "memory", "sink", "an in-memory table named by the query name (tests, notebooks)",
+        output_modes=frozenset({"append", "complete"}), triggers=_NO_CONTINUOUS,
+    ),
+    FormatSpec(
+        "kafka", "sink", "a Kafka topic (key/value columns, or a JSON value built from columns)",
+        required_options=("kafka.bootstrap.servers",), readable_downstream_as="kafka",
+    ),
+    FormatSpec(
+        "parquet", "sink", "parquet files (append only)", path="required",
+        output_modes=frozenset({"append"}), triggers=_NO_CONTINUOUS,
+        readable_downstream_as="file_stream",
+    ),
+    FormatSpec(
+        "json", "sink", "JSON-lines files (append only)", path="required",
+        output_modes=frozenset({"append"}), triggers=_NO_CONTINUOUS,
+        readable_downstream_as="file_stream",
+    ),
+    FormatSpec(
+        "foreach_batch", "sink", "a user function called with (batch_df, batch_id)",
+        triggers=_NO_CONTINUOUS,
+    ),
+):
+    register_format(_spec)

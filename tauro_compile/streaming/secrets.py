@@ -1,0 +1,98 @@
+"""Secrets stay out of every artifact: placeholders at compile time, real values at query start.
+
+`secret('kafka_password')` in a node file renders to the placeholder `${secret:kafka_password}`.
+Only the streaming layer, just before it hands options to Spark, swaps placeholders for the
+values of the environment variables of the same name. Anything printed, logged or written
+goes through `mask_options` / `mask_text` first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tauro_compile.streaming.formats import is_secret_key
+
+MASK = "***"
+_PLACEHOLDER = re.compile(r"\$\{secret:([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+
+
+class MissingSecretError(KeyError):
+    """A secret placeholder names an environment variable that is not set."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"secret '{self.name}' is not set (export the environment variable {self.name})"
+
+
+def placeholder(name: str) -> str:
+    """The text `secret(name)` renders to."""
+    return "${secret:" + name + "}"
+
+
+def has_placeholder(value: object) -> bool:
+    return isinstance(value, str) and bool(_PLACEHOLDER.search(value))
+
+
+def resolve_value(value: Any, env: Mapping[str, str] | None = None) -> Any:
+    """Replace secret placeholders in a string with their values; other values pass through."""
+    if not isinstance(value, str) or "${secret:" not in value:
+        return value
+    env = os.environ if env is None else env
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise MissingSecretError(name)
+        return env[name]
+
+    return _PLACEHOLDER.sub(sub, value)
+
+
+def resolve_options(options: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Options with every secret placeholder resolved (call only right before Spark uses them)."""
+    return {k: resolve_value(v, env) for k, v in options.items()}
+
+
+def mask_options(options: Mapping[str, Any], known_secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Options safe to show: secret-like keys, placeholders and known secret values masked."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if is_secret_key(key) or has_placeholder(value):
+            out[key] = MASK
+        elif isinstance(value, str):
+            out[key] = mask_text(value, known_secrets)
+        else:
+            out[key] = value
+    return out
+
+
+def mask_text(text: str, known_secrets: tuple[str, ...] = ()) -> str:
+    """`text` with placeholders and any of `known_secrets` (values) replaced by ***."""
+    text = _PLACEHOLDER.sub(MASK, text)
+    for secret in known_secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def mask_structure(value: Any, known_secrets: tuple[str, ...] = ()) -> Any:
+    """Deep copy of dicts/lists with every `options`-like mapping and string masked."""
+    if isinstance(value, Mapping):
+        masked = {}
+        for k, v in value.items():
+            if isinstance(k, str) and is_secret_key(k) and not isinstance(v, Mapping | list):
+                masked[k] = MASK
+            else:
+                masked[k] = mask_structure(v, known_secrets)
+        return masked
+    if isinstance(value, list | tuple):
+        return [mask_structure(v, known_secrets) for v in value]
+    if isinstance(value, str):
+        return mask_text(value, known_secrets)
+    return value
