@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 
-class StreamingFormat(str, Enum):
+class StreamingFormat(StrEnum):
     """Source and sink formats the streaming layer can run (see `formats.REGISTRY`)."""
 
     KAFKA = "kafka"
@@ -23,7 +23,7 @@ class StreamingFormat(str, Enum):
     FOREACH_BATCH = "foreach_batch"
 
 
-class StreamingTrigger(str, Enum):
+class StreamingTrigger(StrEnum):
     """How often a query runs a micro-batch."""
 
     PROCESSING_TIME = "processing_time"
@@ -37,7 +37,7 @@ class StreamingTrigger(str, Enum):
         return self in (StreamingTrigger.ONCE, StreamingTrigger.AVAILABLE_NOW)
 
 
-class StreamingOutputMode(str, Enum):
+class StreamingOutputMode(StrEnum):
     """Which rows of the result table a micro-batch writes."""
 
     APPEND = "append"
@@ -45,7 +45,7 @@ class StreamingOutputMode(str, Enum):
     UPDATE = "update"
 
 
-class PipelineType(str, Enum):
+class PipelineType(StrEnum):
     STREAMING = "streaming"
     HYBRID = "hybrid"
 

@@ -1,0 +1,179 @@
+"""The `tauro` command: thin click commands that build options, call a task, map errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tauro_compile import __version__
+from tauro_compile.errors import TauroError
+
+TEMPLATES = ("files-to-delta", "kafka-to-delta", "rate-to-console")
+
+
+def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("expected a YAML mapping, e.g. --vars '{start_date: 2024-01-01}'")
+    return data
+
+
+def project_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every project command shares, declared once."""
+    decorators = [
+        click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("."), show_default=True,
+                     help="Directory holding tauro_project.yml."),
+        click.option("--profile", "-p", default=None,
+                     help="Profile to use (else $TAURO_PROFILE, else the project's default)."),
+        click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Directory holding profiles.yml (else the project, else ~/.tauro)."),
+        click.option("--vars", "vars_", callback=_parse_vars, default=None,
+                     help="Project vars as YAML, e.g. '{start_date: 2024-01-01}'."),
+        click.option("--select", "-s", multiple=True,
+                     help="Nodes to include (dbt syntax: name, +name, name+1, tag:x, path:dir, a,b)."),
+        click.option("--exclude", multiple=True, help="Nodes to leave out (same syntax)."),
+        click.option("--debug", is_flag=True, help="Show Python tracebacks."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _options(project_dir: Path, profile: str | None, profiles_dir: Path | None,
+             vars_: dict[str, Any], select: tuple[str, ...], exclude: tuple[str, ...],
+             debug: bool):
+    from tauro_compile.tasks.options import ProjectOptions
+
+    def split(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(part for v in values for part in v.split())
+
+    return ProjectOptions(project_dir=project_dir, profile=profile, profiles_dir=profiles_dir,
+                          vars=vars_, select=split(select), exclude=split(exclude), debug=debug)
+
+
+def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
+    """Run a command; map TauroError to its message and exit code, tracebacks only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        debug = bool(kwargs.get("debug"))
+        from tauro_compile.console import default_console
+
+        console = default_console(plain=kwargs.get("output") == "json")
+        try:
+            code = func(*args, console=console, **kwargs)
+        except TauroError as exc:
+            if debug:
+                raise
+            console.err(f"Error: {exc.render()}")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            console.err("Interrupted.")
+            sys.exit(130)
+        except Exception as exc:  # a bug in Tauro, not in the user's project
+            if debug:
+                raise
+            console.err(f"Internal error: {type(exc).__name__}: {exc}\n"
+                        "Run again with --debug for the traceback, and please report it.")
+            sys.exit(1)
+        sys.exit(code or 0)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tauro")
+def main() -> None:
+    """Tauro: compile and run Spark Structured Streaming pipelines from YAML nodes."""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--template", "-t", type=click.Choice(TEMPLATES), default="files-to-delta",
+              show_default=True, help="Project template.")
+@click.option("--force", is_flag=True, help="Write into a non-empty directory.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
+@handle_errors
+def init(directory: Path, template: str, force: bool, debug: bool, console: Any) -> int:
+    """Create a new project in DIRECTORY from a template."""
+    from tauro_compile.tasks.init import run_init
+
+    return run_init(directory, template=template, force=force, console=console)
+
+
+@main.command()
+@project_options
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@handle_errors
+def compile(output: str, console: Any, **kw: Any) -> int:
+    """Validate the project and write target/manifest.json; print the plan."""
+    from tauro_compile.tasks.compile import run_compile
+
+    return run_compile(_options(**kw), output=output, console=console)
+
+
+@main.command()
+@project_options
+@click.option("--fail-fast", is_flag=True, help="Stop every node as soon as one fails.")
+@click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+@handle_errors
+def run(fail_fast: bool, plain: bool, console: Any, **kw: Any) -> int:
+    """Compile, then run the selected nodes on Spark in dependency order."""
+    from tauro_compile.tasks.run import run_run
+
+    if plain:
+        from tauro_compile.console import PlainConsole
+
+        console = PlainConsole()
+    return run_run(_options(**kw), console=console, fail_fast=fail_fast)
+
+
+@main.command("ls")
+@project_options
+@click.option("--output", "-o", type=click.Choice(["name", "json", "path"]), default="name",
+              show_default=True)
+@handle_errors
+def ls_(output: str, console: Any, **kw: Any) -> int:
+    """List the selected nodes."""
+    from tauro_compile.tasks.ls import run_ls
+
+    return run_ls(_options(**kw), output=output, console=console)
+
+
+@main.command()
+@project_options
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True)
+@handle_errors
+def graph(fmt: str, console: Any, **kw: Any) -> int:
+    """Print the DAG of the selected nodes (mermaid or Graphviz dot)."""
+    from tauro_compile.tasks.graph import run_graph
+
+    return run_graph(_options(**kw), fmt=fmt, console=console)
+
+
+@main.command()
+@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
+@handle_errors
+def schema(debug: bool, console: Any) -> int:
+    """Print the JSON Schema of node files (for editor completion)."""
+    from tauro_compile.tasks.schema import run_schema
+
+    return run_schema(console=console)
+
+
+__all__ = ["main"]

@@ -1,0 +1,101 @@
+"""Where user-facing output goes: rich on a terminal, plain lines in pipes/CI, captured in tests.
+
+Library code never prints; it is handed a Console.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Protocol, TextIO
+
+
+class Console(Protocol):
+    """What tasks and the runner may use to talk to the user."""
+
+    is_terminal: bool
+
+    def out(self, text: str = "") -> None: ...
+    def err(self, text: str) -> None: ...
+    def json(self, data: Any) -> None: ...
+    def renderable(self, obj: Any, fallback: str) -> None: ...
+
+
+class PlainConsole:
+    """Plain text to stdout/stderr: for pipes, CI logs and `--output json`."""
+
+    is_terminal = False
+
+    def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> TextIO:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return self._stderr or sys.stderr
+
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def json(self, data: Any) -> None:
+        self.out(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def renderable(self, obj: Any, fallback: str) -> None:
+        self.out(fallback)
+
+
+class RichConsole(PlainConsole):
+    """Colours, tables and live displays when stdout is a terminal."""
+
+    is_terminal = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console as _Rich
+
+        self.rich = _Rich(highlight=False, soft_wrap=True)
+        self.rich_err = _Rich(stderr=True, highlight=False, soft_wrap=True)
+
+    def out(self, text: str = "") -> None:
+        self.rich.print(text, markup=False)
+
+    def err(self, text: str) -> None:
+        self.rich_err.print(text, style="red", markup=False)
+
+    def renderable(self, obj: Any, fallback: str) -> None:
+        self.rich.print(obj)
+
+
+class CaptureConsole(PlainConsole):
+    """Keeps everything in memory; for tests."""
+
+    def __init__(self) -> None:
+        import io
+
+        self.out_buffer = io.StringIO()
+        self.err_buffer = io.StringIO()
+        super().__init__(self.out_buffer, self.err_buffer)
+
+    @property
+    def output(self) -> str:
+        return self.out_buffer.getvalue()
+
+    @property
+    def errors(self) -> str:
+        return self.err_buffer.getvalue()
+
+
+def default_console(*, plain: bool = False) -> Console:
+    """Rich when stdout is a TTY (and not forced plain), else plain."""
+    if not plain and sys.stdout.isatty():
+        return RichConsole()
+    return PlainConsole()
