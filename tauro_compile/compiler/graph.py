@@ -1,0 +1,164 @@
+"""The DAG of a project's nodes: a small class over `networkx.DiGraph` with stable ordering.
+
+Every listing this class returns breaks ties by node name, so `tauro compile`, `tauro ls`
+and `tauro graph` print the same thing on every run and on every machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+import networkx as nx
+
+
+class GraphCycleError(ValueError):
+    """An ordering was asked of a graph that has a cycle; `cycle` is the path, e.g. [a, b, a]."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__("the graph has a cycle: " + " --> ".join(cycle))
+        self.cycle = cycle
+
+
+class NodeGraph:
+    """Nodes and `(upstream, downstream)` edges; an edge is kept only if both ends are nodes."""
+
+    def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
+        graph: nx.DiGraph = nx.DiGraph()
+        graph.add_nodes_from(sorted(set(nodes)))
+        graph.add_edges_from(
+            sorted((up, down) for up, down in set(edges) if up in graph and down in graph)
+        )
+        self._graph = graph
+
+    @property
+    def nodes(self) -> list[str]:
+        """Every node name, sorted."""
+        return sorted(self._graph.nodes)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """Every `(upstream, downstream)` edge, sorted."""
+        return sorted(self._graph.edges)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._graph
+
+    def __len__(self) -> int:
+        return self._graph.number_of_nodes()
+
+    def parents(self, name: str) -> list[str]:
+        """The direct upstream nodes of `name`, sorted."""
+        return sorted(self._graph.predecessors(name))
+
+    def children(self, name: str) -> list[str]:
+        """The direct downstream nodes of `name`, sorted."""
+        return sorted(self._graph.successors(name))
+
+    def ancestors(self, name: str, depth: int | None = None) -> set[str]:
+        """Upstream nodes of `name` (not itself), at most `depth` edges away when given."""
+        if depth is None:
+            return set(nx.ancestors(self._graph, name))
+        return _within(self._graph.predecessors, name, depth)
+
+    def descendants(self, name: str, depth: int | None = None) -> set[str]:
+        """Downstream nodes of `name` (not itself), at most `depth` edges away when given."""
+        if depth is None:
+            return set(nx.descendants(self._graph, name))
+        return _within(self._graph.successors, name, depth)
+
+    def subgraph(self, names: Iterable[str]) -> NodeGraph:
+        """The graph induced by `names` (unknown names are ignored)."""
+        keep = {n for n in names if n in self._graph}
+        return NodeGraph(keep, self._graph.subgraph(keep).edges)
+
+    def generations(self) -> list[list[str]]:
+        """Topological generations: every node comes after all its parents; each sorted by name.
+
+        Raises GraphCycleError when the graph has a cycle.
+        """
+        try:
+            return [sorted(gen) for gen in nx.topological_generations(self._graph)]
+        except (nx.NetworkXUnfeasible, nx.NetworkXError):
+            raise GraphCycleError(self.find_cycle() or []) from None
+
+    def topological_order(self) -> list[str]:
+        """The generations flattened: a stable start order."""
+        return [name for gen in self.generations() for name in gen]
+
+    def find_cycle(self) -> list[str] | None:
+        """One cycle as a closed path starting at its smallest name (`[a, b, a]`), or None."""
+        try:
+            edges = nx.find_cycle(self._graph)
+        except nx.NetworkXNoCycle:
+            return None
+        path = [up for up, _ in edges]
+        start = path.index(min(path))
+        path = path[start:] + path[:start]
+        return [*path, path[0]]
+
+    def to_mermaid(self, labels: Mapping[str, str] | None = None) -> str:
+        """A mermaid `flowchart LR`; `labels` maps a node to its text (newlines become breaks)."""
+        ids = _diagram_ids(self.nodes)
+        lines = ["flowchart LR"]
+        for name in self.nodes:
+            text = (labels or {}).get(name, name)
+            lines.append(f'    {ids[name]}["{_mermaid_text(text)}"]')
+        for up, down in self.edges:
+            lines.append(f"    {ids[up]} --> {ids[down]}")
+        return "\n".join(lines)
+
+    def to_dot(self, labels: Mapping[str, str] | None = None) -> str:
+        """A Graphviz `digraph`; `labels` maps a node to its text (newlines kept as line breaks)."""
+        lines = ["digraph tauro {", "    rankdir=LR;", "    node [shape=box];"]
+        for name in self.nodes:
+            text = (labels or {}).get(name, name)
+            lines.append(f"    {_dot_quote(name)} [label={_dot_quote(text)}];")
+        for up, down in self.edges:
+            lines.append(f"    {_dot_quote(up)} -> {_dot_quote(down)};")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"NodeGraph({len(self)} nodes, {self._graph.number_of_edges()} edges)"
+
+
+def _within(neighbours: Callable[[str], Iterable[str]], name: str, depth: int) -> set[str]:
+    """Nodes reachable from `name` through `neighbours` in at most `depth` steps."""
+    seen: set[str] = set()
+    frontier = {name}
+    for _ in range(max(depth, 0)):
+        frontier = {n for node in frontier for n in neighbours(node) if n not in seen and n != name}
+        if not frontier:
+            break
+        seen.update(frontier)
+    return seen
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Words mermaid treats as keywords, which cannot be used as node ids.
+_MERMAID_RESERVED = {"end", "graph", "flowchart", "subgraph", "style", "class", "click"}
+
+
+def _diagram_ids(names: list[str]) -> dict[str, str]:
+    """Mermaid node ids: the name when it is a safe identifier, else a numbered id."""
+    safe = {n for n in names if _SAFE_ID.match(n) and n.lower() not in _MERMAID_RESERVED}
+    ids: dict[str, str] = {}
+    counter = 0
+    for name in names:
+        if name in safe:
+            ids[name] = name
+            continue
+        while f"node_{counter}" in safe:
+            counter += 1
+        ids[name] = f"node_{counter}"
+        counter += 1
+    return ids
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("\n", "<br/>")
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
