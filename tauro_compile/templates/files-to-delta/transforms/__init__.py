@@ -1,0 +1,1 @@
+"""Python transforms of this project, referenced from node files as `transforms.<module>:<function>`."""
