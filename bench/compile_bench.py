@@ -1,0 +1,299 @@
+"""Benchmark: `tauro compile` of a synthetic N-node project, as a whole cold process.
+
+Not a test. For each N it generates a layered project into a temporary directory (each
+node refs 1-3 nodes of earlier layers and uses `var`, `env_var`, an `{% if %}`, a
+`{% for %}` and a macro), then runs `tauro compile --project-dir <dir>` several times, each
+in a fresh interpreter, timing the wall clock around the subprocess and reading the
+child's peak RSS from `os.wait4`. It prints a table and writes `bench/results/compile.md`.
+
+    .venv/bin/python bench/compile_bench.py                    # N = 100 1000 2000 5000
+    .venv/bin/python bench/compile_bench.py --sizes 1000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "compile.md"
+TARGETS = {1000: 1.0, 5000: 4.0}     # seconds, wall, including interpreter start
+PEAK_TARGET_MB = 250                 # at N=5000
+LAYER_WIDTH = 50                     # nodes per layer of the synthetic DAG
+
+PROJECT = """\
+name: bench
+version: "1.0.0"
+profile: bench
+node_paths: [nodes]
+macro_paths: [macros]
+target_path: target
+vars:
+  currency: EUR
+  columns: [id, user_id, amount, event_time]
+streaming:
+  trigger: {type: processing_time, interval: "30 seconds"}
+sources:
+  events:
+    format: file_stream
+    path: "{{ target.paths.landing }}/events"
+    file_format: json
+    schema: "id STRING, user_id STRING, amount DOUBLE, event_time TIMESTAMP"
+"""
+
+PROFILES = """\
+profiles:
+  bench:
+    spark: {master: "local[2]", app_name: bench}
+    paths:
+      landing: data/landing
+      warehouse: data/warehouse
+      checkpoints: data/checkpoints
+    nodes:
+      "tag:layer_0":
+        streaming:
+          trigger: {type: available_now}
+"""
+
+MACROS = """\
+{% macro amount_in(column, currency) -%}
+round({{ column }} * {% if currency == 'EUR' %}1.0{% else %}1.1{% endif %}, 2)
+{%- endmacro %}
+"""
+
+NODE = """\
+# synthetic node {index} of layer {layer}
+name: {name}
+description: "Synthetic node {index} (layer {layer})"
+tags: [bench, layer_{layer}{{% if {index} % 2 == 0 %}}, even{{% endif %}}]
+input:
+  {input}
+transforms:
+  - sql: |
+      SELECT {{% for c in var('columns') %}}{{{{ c }}}}, {{% endfor %}}
+             {{{{ amount_in('amount', var('currency')) }}}} AS amount_{{{{ var('currency') | lower }}}}
+      FROM {{{{ input }}}}
+{joins}      {{% if env_var('BENCH_FILTER', 'on') == 'on' %}}WHERE user_id IS NOT NULL{{% endif %}}
+output:
+  format: delta
+  path: "{{{{ target.paths.warehouse }}}}/{name}"
+streaming:
+  output_mode: append
+"""
+
+JOIN = "      LEFT SEMI JOIN {{{{ ref('{dep}') }}}} AS {alias} ON id = {alias}.id\n"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The runs of one project size: wall seconds per run and peak RSS (MB) per run."""
+
+    nodes: int
+    edges: int
+    walls: list[float]
+    peaks_mb: list[float]
+
+    @property
+    def first(self) -> float:
+        return self.walls[0]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peaks_mb)
+
+
+def generate_project(directory: Path, n: int, seed: int = 42) -> int:
+    """Write an `n`-node layered project into `directory`; returns the number of edges."""
+    rng = random.Random(seed)
+    (directory / "nodes").mkdir(parents=True)
+    (directory / "macros").mkdir()
+    (directory / "tauro_project.yml").write_text(PROJECT)
+    (directory / "profiles.yml").write_text(PROFILES)
+    (directory / "macros" / "bench.jinja").write_text(MACROS)
+    names = [f"n_{i:05d}" for i in range(n)]
+    edges = 0
+    for i, name in enumerate(names):
+        layer = i // LAYER_WIDTH
+        earlier = names[: layer * LAYER_WIDTH]
+        if not earlier:
+            input_text, joins = "source: events", ""
+        else:
+            deps = rng.sample(earlier[-4 * LAYER_WIDTH:], k=min(len(earlier), rng.randint(1, 3)))
+            input_text = f"ref: {deps[0]}"
+            joins = "".join(JOIN.format(dep=d, alias=f"d{k}") for k, d in enumerate(deps[1:]))
+            edges += len(deps)
+        layer_dir = directory / "nodes" / f"layer_{layer:03d}"
+        layer_dir.mkdir(exist_ok=True)
+        (layer_dir / f"{name}.yml").write_text(
+            NODE.format(index=i, layer=layer, name=name, input=input_text, joins=joins)
+        )
+    return edges
+
+
+def tauro_command() -> list[str]:
+    """The `tauro` console script of this interpreter's environment, else `python -m`."""
+    script = Path(sys.executable).with_name("tauro")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tauro_compile"]
+
+
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one cold `tauro compile` process."""
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            stderr.seek(0)
+            text = stderr.read().decode(errors="replace")
+            raise SystemExit(f"`{shlex.join(command)}` failed ({code}):\n{text[-3000:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def measure(n: int, runs: int, workdir: Path) -> Measurement:
+    project = workdir / f"project_{n}"
+    edges = generate_project(project, n)
+    command = [*tauro_command(), "compile", "--project-dir", str(project)]
+    env = {k: v for k, v in os.environ.items() if k != "TAURO_PROFILE"}
+    walls: list[float] = []
+    peaks: list[float] = []
+    for _ in range(runs):
+        wall, peak = run_once(command, env)
+        walls.append(wall)
+        peaks.append(peak)
+    return Measurement(n, edges, walls, peaks)
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def table(results: list[Measurement]) -> str:
+    base = results[0]
+    lines = [
+        "| nodes | edges | first run (s) | median (s) | min (s) | ms / node (median) "
+        "| growth vs smallest | peak RSS (MB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in results:
+        growth = f"{m.median / base.median:.2f}x time for {m.nodes / base.nodes:.0f}x nodes"
+        lines.append(
+            f"| {m.nodes} | {m.edges} | {m.first:.3f} | {m.median:.3f} | {min(m.walls):.3f} "
+            f"| {1000 * m.median / m.nodes:.3f} | {growth} | {m.peak_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(results: list[Measurement]) -> list[str]:
+    by_n = {m.nodes: m for m in results}
+    out = []
+    for n, limit in TARGETS.items():
+        if n in by_n:
+            m = by_n[n]
+            ok = "met" if m.median < limit else "MISSED"
+            out.append(f"- N={n}: median {m.median:.3f} s, first run {m.first:.3f} s "
+                       f"(target < {limit:g} s): **{ok}**")
+    if 5000 in by_n:
+        m = by_n[5000]
+        ok = "met" if m.peak_mb < PEAK_TARGET_MB else "MISSED"
+        out.append(f"- peak RSS at N=5000: {m.peak_mb:.0f} MB (target < {PEAK_TARGET_MB} MB): **{ok}**")
+    if 1000 in by_n and 5000 in by_n:
+        ratio = by_n[5000].median / by_n[1000].median
+        out.append(f"- growth 1000 -> 5000 nodes: {ratio:.2f}x time for 5x nodes "
+                   "(linear would be at most 5x; interpreter start is a fixed cost)")
+    return out
+
+
+def report(results: list[Measurement], argv: list[str], runs: int) -> str:
+    info = machine()
+    command = shlex.join([".venv/bin/python", "bench/compile_bench.py", *argv])
+    compile_cmd = shlex.join([*(Path(c).name if i == 0 else c for i, c in enumerate(tauro_command())),
+                              "compile", "--project-dir", "<generated project>"])
+    return "\n".join([
+        "# `tauro compile` benchmark",
+        "",
+        f"Generated by `{command}` (from the repository root) on "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}.",
+        "",
+        f"Each size is a generated project (layers of {LAYER_WIDTH} nodes, each node refs 1-3 "
+        "nodes of the previous four layers through `input.ref` and `ref()` in SQL, and uses "
+        "`var`, `env_var`, `{% if %}`, `{% for %}` and a macro). Every run is a fresh "
+        f"`{compile_cmd}` process (interpreter start included, artifacts written), "
+        f"{runs} runs per size; the first run is reported apart from the median. Wall time is "
+        "`time.perf_counter()` around the subprocess; peak RSS is the child's `ru_maxrss` "
+        "from `os.wait4`.",
+        "",
+        f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
+        f"{info['platform']}.",
+        "",
+        table(results),
+        "",
+        "Targets (issue 2): N=1000 under 1 s, N=5000 under 4 s, peak under 250 MB at N=5000, "
+        "growth close to linear.",
+        "",
+        *verdicts(results),
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 2000, 5000])
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per size")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help="markdown report to write ('-' for none)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="generate the projects here and keep them")
+    args_list = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(args_list)
+
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="tauro-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for n in sorted(args.sizes):
+            m = measure(n, args.runs, workdir)
+            results.append(m)
+            print(f"N={n:>5}: first {m.first:.3f} s, median {m.median:.3f} s, "
+                  f"peak {m.peak_mb:.0f} MB", flush=True)
+    print()
+    print(table(results))
+    print()
+    print("\n".join(verdicts(results)))
+    if str(args.output) != "-":
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report(results, args_list, args.runs))
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
