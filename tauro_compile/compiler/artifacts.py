@@ -1,0 +1,74 @@
+"""`target/compiled/<node>.yml`: each node's rendered YAML, secrets masked.
+
+For a file holding one node, the compiled file is the file's rendered text line for line
+(so a problem reported on a *rendered* line can be read there), with `ref()`/`source()`
+replaced by the real identifiers. For a `nodes:` list file each node gets its own mapping,
+dumped as YAML. Masking: `secret()` placeholders, `env_var()` values that landed in
+secret-like keys, and the values of secret-like keys written literally become `***`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.secrets import MASK, mask_text
+
+COMPILED_DIR = "compiled"
+
+_BLOCK_PAIR = re.compile(
+    r"""^(?P<lead>\s*(?:-\s+)?)(?P<q>["']?)(?P<key>[^\s"':{}\[\],#]+)(?P=q)(?P<sep>\s*:[ \t]+)(?P<value>[^\s|>{\[#].*?)\s*$"""
+)
+_FLOW_PAIR = re.compile(
+    r"""(?P<lead>[{,]\s*)(?P<q>["']?)(?P<key>[^\s"':{}\[\],#]+)(?P=q)(?P<sep>\s*:\s*)(?P<value>"[^"]*"|'[^']*'|[^,}]+)"""
+)
+
+
+def mask_rendered(text: str, known_secrets: tuple[str, ...]) -> str:
+    """`text` (YAML) with secret placeholders, known secret values and secret-key values masked."""
+    text = mask_text(text, known_secrets)
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if ":" not in line:
+            continue
+        if "{" in line:
+            line = _FLOW_PAIR.sub(_mask_pair, line)
+        lines[index] = _BLOCK_PAIR.sub(_mask_pair, line)
+    return "\n".join(lines)
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    if not is_secret_key(match.group("key")) or match.group("value").strip() in ("", f'"{MASK}"'):
+        return match.group(0)
+    quote = match.group("q")
+    return f'{match.group("lead")}{quote}{match.group("key")}{quote}{match.group("sep")}"{MASK}"'
+
+
+def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
+                   substitute: Callable[[str], str] = lambda text: text,
+                   known_secrets: tuple[str, ...] = ()) -> Path:
+    """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone."""
+    folder = target_dir / COMPILED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        content = mask_rendered(substitute(text), known_secrets)
+        path = folder / f"{name}.yml"
+        try:
+            if path.read_text(encoding="utf-8") == content:
+                continue
+        except OSError:
+            pass
+        path.write_text(content, encoding="utf-8")
+    if clean:
+        _remove_stale(folder, (f"{name}.yml" for name in texts))
+    return folder
+
+
+def _remove_stale(folder: Path, keep: Iterable[str]) -> None:
+    wanted = set(keep)
+    for entry in os.scandir(folder):
+        if entry.is_file() and entry.name.endswith(".yml") and entry.name not in wanted:
+            os.unlink(entry.path)

@@ -1,0 +1,364 @@
+"""Compile a project: files -> Jinja -> YAML -> typed models -> refs/sources -> DAG -> checks.
+
+`compile_project` is the one entry point (`tauro compile`, `ls`, `graph`, `run` use it).
+It collects every problem of the project before failing with one `ProjectError`; it never
+imports pyspark, so compiling never starts a JVM. Artifacts (`target/manifest.json`,
+`target/compiled/<node>.yml`) are written when `write_artifacts` is true; the manifest only
+when the compile succeeded (see `manifest.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from tauro_compile.compiler import checks
+from tauro_compile.compiler.artifacts import write_compiled
+from tauro_compile.compiler.graph import NodeGraph
+from tauro_compile.compiler.loader import NodeLoader
+from tauro_compile.compiler.manifest import build_manifest, write_manifest
+from tauro_compile.compiler.problems import split_field, validation_problems
+from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
+from tauro_compile.compiler.project import (
+    MACRO_SUFFIXES,
+    NODE_SUFFIXES,
+    PROJECT_FILE,
+    ProjectConfig,
+    discover,
+    load_project,
+)
+from tauro_compile.compiler.references import ContractChecker, ReferenceChecker
+from tauro_compile.compiler.rendering import TOKEN, Renderer
+from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNode, Resolver
+from tauro_compile.compiler.selector import SelectableNode, select_nodes
+from tauro_compile.compiler.yaml_source import LineIndex
+from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mean
+from tauro_compile.runner.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
+from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.secrets import mask_text
+
+if TYPE_CHECKING:  # the options type lives with the tasks; the compiler only reads it
+    from tauro_compile.tasks.options import ProjectOptions
+
+
+@dataclass(frozen=True)
+class CompiledNode:
+    """One node of a compiled project, with where it came from and what it depends on."""
+
+    name: str
+    unique_id: str                     # "<project name>.<node name>", stable across runs
+    file: str                          # project-relative posix path of the node file
+    line: int                          # line where the node starts in that file
+    config: NodeConfig                 # fully resolved; secrets as ${secret:X} placeholders
+    depends_on: tuple[str, ...]        # upstream node names (input.ref and ref() calls)
+    sources: tuple[str, ...]           # declared sources used
+    tags: tuple[str, ...]
+    description: str | None
+    checksum: str                      # sha256 of the node file's text
+
+
+@dataclass
+class CompiledProject:
+    """A valid project: every node resolved, the DAG, and the selected nodes in start order."""
+
+    project: ProjectConfig
+    profile: ResolvedProfile
+    nodes: dict[str, CompiledNode]
+    graph: NodeGraph
+    selected: list[str]
+    target_dir: Path
+    sources: dict[str, DeclaredSource] = field(default_factory=dict)
+    secret_values: tuple[str, ...] = ()   # values to mask in anything shown or written
+
+    def generations(self) -> list[list[str]]:
+        """The selected nodes in topological generations (each sorted by name)."""
+        return self.graph.subgraph(self.selected).generations()
+
+    def mask(self, text: str) -> str:
+        """`text` with secret placeholders and known secret values replaced by ***."""
+        return mask_text(text, self.secret_values)
+
+    def to_run_plan(self) -> RunPlan:
+        """The selected nodes as the runner's plan; `depends_on` keeps selected upstreams only."""
+        chosen = set(self.selected)
+        planned = tuple(
+            PlannedNode(
+                name=name, unique_id=self.nodes[name].unique_id, config=self.nodes[name].config,
+                depends_on=tuple(d for d in self.nodes[name].depends_on if d in chosen),
+                source_file=self.nodes[name].file,
+            )
+            for name in self.selected
+        )
+        return RunPlan(
+            project_name=self.project.name, project_dir=self.project.project_dir,
+            target_dir=self.target_dir, profile=self.profile.name, nodes=planned,
+            spark=self.profile.spark, fail_fast=self.profile.fail_fast,
+            python_paths=(self.project.project_dir,),
+        )
+
+
+def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
+                    environ: Mapping[str, str] | None = None) -> CompiledProject:
+    """Compile the project of `options`; ProjectError with every problem, or UsageError."""
+    environ = os.environ if environ is None else environ
+    project = load_project(options.project_dir)
+    project_context = {"name": project.name, "version": project.version,
+                       "vars": dict(project.vars)}
+    profile_renderer = Renderer(variables={**project.vars, **options.vars},
+                                project=project_context, environ=environ)
+    profile = load_profile(project.project_dir, profiles_dir=options.profiles_dir,
+                           explicit=options.profile, default=project.profile,
+                           renderer=profile_renderer, environ=environ)
+    if not profile.spark.app_name:
+        profile = dataclasses.replace(
+            profile, spark=dataclasses.replace(profile.spark, app_name=f"tauro-{project.name}"))
+    return _Compilation(project, profile, options, project_context, environ).run(write_artifacts)
+
+
+class _Compilation:
+    """The state of one compile: the renderer, the problems found, the secrets seen."""
+
+    def __init__(self, project: ProjectConfig, profile: ResolvedProfile,
+                 options: ProjectOptions, project_context: dict[str, Any],
+                 environ: Mapping[str, str]) -> None:
+        self.project = project
+        self.profile = profile
+        self.options = options
+        self.problems = ProblemList()
+        self.secrets: set[str] = set(profile.secret_values)
+        self.renderer = Renderer(
+            variables={**project.vars, **profile.vars, **options.vars},
+            project=project_context, target=profile.target_context(),
+            sources=list(project.sources), environ=environ,
+        )
+        self._project_index: LineIndex | None = None
+
+    def run(self, write_artifacts: bool) -> CompiledProject:
+        project, problems = self.project, self.problems
+        macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False)
+        problems.extend(found)
+        problems.extend(self.renderer.load_macros([(f.rel, f.text) for f in macros]))
+        sources = self._declared_sources()
+        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
+        problems.extend(found)
+        loader = NodeLoader(self.renderer, project, self.profile.nodes, problems)
+        drafts: dict[str, NodeDraft] = {}
+        duplicates: dict[str, list[NodeDraft]] = {}
+        for file in files:
+            for draft in loader.load(file):
+                if draft.name in drafts:
+                    duplicates.setdefault(draft.name, [drafts[draft.name]]).append(draft)
+                else:
+                    drafts[draft.name] = draft
+        self._duplicate_problems(duplicates)
+        self._override_problems(drafts)
+        resolver = Resolver(drafts, sources, project_dir=project.project_dir,
+                            checkpoint_root=self.profile.paths.get("checkpoints"),
+                            profile_name=self.profile.name, contract_paths=project.contract_paths)
+        resolved = self._resolve(drafts, resolver)
+        graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
+        self._cycle_problem(graph, drafts)
+        for draft in drafts.values():
+            if draft.env_values:
+                self.secrets |= secret_values_in(draft.raw, draft.env_values.values())
+        secrets = tuple(sorted(self.secrets))
+        target_dir = project.target_dir
+        if write_artifacts:
+            write_compiled(target_dir, loader.compiled, clean=not problems,
+                           substitute=lambda text: _substitute_text(text, resolver),
+                           known_secrets=secrets)
+        if problems:
+            raise ProjectError([_masked(p, secrets) for p in problems.problems])
+        nodes = {
+            name: CompiledNode(
+                name=name, unique_id=f"{project.name}.{name}", file=node.draft.file,
+                line=node.draft.line, config=node.config, depends_on=node.depends_on,
+                sources=node.sources, tags=tuple(node.config.tags),
+                description=node.config.description, checksum=node.draft.checksum,
+            )
+            for name, node in resolved.items()
+        }
+        selectable = {n: SelectableNode(n, c.tags, c.file) for n, c in nodes.items()}
+        selected = select_nodes(graph, selectable, self.options.select, self.options.exclude)
+        compiled = CompiledProject(project=project, profile=self.profile, nodes=nodes,
+                                   graph=graph, selected=selected, target_dir=target_dir,
+                                   sources=sources, secret_values=secrets)
+        if write_artifacts:
+            write_manifest(build_manifest(compiled, self._invocation()), target_dir)
+        return compiled
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _resolve(self, drafts: dict[str, NodeDraft], resolver: Resolver) -> dict[str, ResolvedNode]:
+        resolved: dict[str, ResolvedNode] = {}
+        references = ReferenceChecker(self.project.project_dir)
+        contracts = ContractChecker(self.project.project_dir)
+        for name, draft in drafts.items():
+            node, found = resolver.resolve(draft)
+            self.problems.extend(found)
+            if node is None:
+                continue
+            resolved[name] = node
+            self.problems.extend(checks.registry_problems(node))
+            self.problems.extend(checks.watermark_problems(node))
+            self.problems.extend(checks.reference_problems(node, references))
+            self.problems.extend(checks.contract_problems(node, contracts))
+        self.problems.extend(checks.collision_problems(resolved.values()))
+        return resolved
+
+    def _declared_sources(self) -> dict[str, DeclaredSource]:
+        """The project's `sources:`, rendered (no ref()) and checked like an input section."""
+        declared: dict[str, DeclaredSource] = {}
+        for name, raw in self.project.sources.items():
+            prefix = ("sources", name)
+            rendered, ok = self._render_source(raw, prefix)
+            if not ok:
+                continue
+            if isinstance(rendered.get("path"), str):
+                rendered["path"] = absolute_path(rendered["path"], self.project.project_dir)
+            try:
+                config = InputConfig.model_validate(rendered)
+            except ValidationError as exc:
+                self.problems.extend(validation_problems(
+                    exc, InputConfig, file=PROJECT_FILE, prefix=prefix,
+                    locate=lambda p: (self._project_line(p), "source"),
+                ))
+                continue
+            for issue in check_input(config):
+                path = split_field(issue.field.removeprefix("input."))
+                self.problems.add(Problem(
+                    f"source '{name}': {issue.message}", file=PROJECT_FILE,
+                    line=self._project_line((*prefix, *path)), field=f"sources.{name}."
+                    + issue.field.removeprefix("input."), expected=issue.expected,
+                    found=issue.found, hint=issue.hint, code="config",
+                ))
+            declared[name] = DeclaredSource(name, rendered, config,
+                                            self._project_line(prefix))
+        return declared
+
+    def _render_source(self, value: Any, path: tuple[str | int, ...]) -> tuple[Any, bool]:
+        if isinstance(value, dict):
+            out, ok = {}, True
+            for key, item in value.items():
+                out[key], item_ok = self._render_source(item, (*path, key))
+                ok = ok and item_ok
+            return out, ok
+        if isinstance(value, list):
+            items = [self._render_source(v, (*path, i)) for i, v in enumerate(value)]
+            return [v for v, _ in items], all(ok for _, ok in items)
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return value, True
+        result = self.renderer.render_value(value, PROJECT_FILE)
+        for problem in result.problems:
+            self.problems.add(dataclasses.replace(
+                problem, file=PROJECT_FILE, line=self._project_line(path),
+                field=".".join(map(str, path)),
+            ))
+        key = path[-1]
+        if isinstance(key, str) and is_secret_key(key):
+            self.secrets.update(v for v in result.env_values.values() if v)
+        return result.text, result.text is not None
+
+    def _project_line(self, path: tuple[str | int, ...]) -> int | None:
+        if self._project_index is None:
+            text = (self.project.project_dir / PROJECT_FILE).read_text(encoding="utf-8")
+            self._project_index = LineIndex(text)
+        return self._project_index.line_of(path)
+
+    def _duplicate_problems(self, duplicates: dict[str, list[NodeDraft]]) -> None:
+        for name, group in duplicates.items():
+            places = [f"{d.file}:{d.line}" for d in group]
+            for draft in group:
+                self.problems.add(Problem(
+                    f"node name '{name}' is defined more than once: {', '.join(places)}",
+                    file=draft.file, line=draft.line, field="name", found=name,
+                    expected="a name unique in the project", code="duplicate_node",
+                    hint="rename one of them (a node's name defaults to its file name)",
+                    node=name,
+                ))
+
+    def _override_problems(self, drafts: dict[str, NodeDraft]) -> None:
+        for key in self.profile.nodes:
+            if key == "*" or key.startswith("tag:") or key in drafts:
+                continue
+            self.problems.add(Problem(
+                f"profile '{self.profile.name}' overrides unknown node '{key}'",
+                file=self.profile.file, line=self.profile.override_lines.get(key),
+                field=f"nodes.{key}", found=key, code="unknown_override",
+                expected="'*', 'tag:<tag>' or a node name",
+                hint=did_you_mean(key, list(drafts)),
+            ))
+
+    def _cycle_problem(self, graph: NodeGraph, drafts: dict[str, NodeDraft]) -> None:
+        cycle = graph.find_cycle()
+        if not cycle:
+            return
+        first = drafts[cycle[0]]
+        line, kind = first.locate(("input", "ref"))
+        path = " --> ".join(cycle)
+        self.problems.add(Problem(
+            f"the nodes depend on each other in a cycle: {path}", file=first.file, line=line,
+            line_kind=kind, field="input.ref", found=path, code="cycle", node=first.name,
+            hint="a stream cannot read its own output through other nodes; break one ref",
+        ))
+
+    def _invocation(self) -> dict[str, Any]:
+        options = self.options
+        return {
+            "command": "compile", "project_dir": str(self.project.project_dir),
+            "profile": self.profile.name,
+            "profiles_dir": str(options.profiles_dir) if options.profiles_dir else None,
+            "select": list(options.select), "exclude": list(options.exclude),
+            "vars": dict(options.vars),
+        }
+
+
+def secret_values_in(value: Any, candidates: Any) -> set[str]:
+    """The candidate values (env_var results) that appear inside values of secret-like keys."""
+    found: set[str] = set()
+    wanted = [c for c in candidates if c]
+    if not wanted:
+        return found
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, item in current.items():
+                if isinstance(item, str) and isinstance(key, str) and is_secret_key(key):
+                    found.update(c for c in wanted if c in item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(current, list):
+            stack.extend(current)
+    return found
+
+
+def _substitute_text(text: str, resolver: Resolver) -> str:
+    """Rendered text with ref/source tokens replaced by identifiers (for compiled files)."""
+    if "\ue000" not in text:
+        return text
+
+    def sub(match: Any) -> str:
+        kind, name = match.group(1), match.group(2)
+        if kind == "source":
+            declared = resolver.sources.get(name)
+            return declared.identifier if declared else f"<unknown source {name}>"
+        return resolver.identifier(name) or f"<unresolved ref {name}>"
+
+    return TOKEN.sub(sub, text)
+
+
+def _masked(problem: Problem, secrets: tuple[str, ...]) -> Problem:
+    changes = {
+        name: mask_text(value, secrets)
+        for name in ("message", "expected", "found", "hint")
+        if isinstance(value := getattr(problem, name), str)
+    }
+    return dataclasses.replace(problem, **changes)

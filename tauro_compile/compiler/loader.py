@@ -1,0 +1,145 @@
+"""Node files -> node drafts: render, parse, split, merge defaults and overrides, validate.
+
+Merge order of one node (lowest first): the project's `streaming:` and `on_failure:`
+defaults, the node file, then the profile's `nodes:` overrides `"*"`, `tag:<t>` (for each
+of the node's tags, in the profile's order) and `<node name>`. See `merge.py` for the rules.
+
+A problem's line is the line in the file as written when rendering kept the line count;
+otherwise it is the line of the rendered text (`line_kind="rendered"`), which
+`target/compiled/<node>.yml` holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tauro_compile.compiler.merge import deep_merge
+from tauro_compile.compiler.models import NodeSpec
+from tauro_compile.compiler.problems import validation_problems
+from tauro_compile.compiler.project import ProjectConfig, ProjectFile
+from tauro_compile.compiler.rendering import Renderer, has_token
+from tauro_compile.compiler.resolve import NodeDraft
+from tauro_compile.compiler.yaml_source import (
+    LineIndex,
+    YamlSyntaxError,
+    first_content_line,
+    load_yaml,
+)
+from tauro_compile.errors import Problem, ProblemList
+
+NODES_KEY = "nodes"
+
+
+class NodeLoader:
+    """Loads node files into drafts; problems go to `problems`, rendered texts to `compiled`."""
+
+    def __init__(self, renderer: Renderer, project: ProjectConfig,
+                 overrides: dict[str, dict[str, Any]], problems: ProblemList) -> None:
+        self.renderer = renderer
+        self.problems = problems
+        self.compiled: dict[str, str] = {}      # compiled file name -> rendered text
+        defaults = {k: v for k, v in (("streaming", project.streaming),
+                                      ("on_failure", project.on_failure)) if v}
+        self.defaults = defaults
+        self.star = overrides.get("*")
+        self.tag_overrides = [(k[4:], v) for k, v in overrides.items() if k.startswith("tag:")]
+        self.named = {k: v for k, v in overrides.items() if k != "*" and not k.startswith("tag:")}
+
+    def load(self, file: ProjectFile) -> list[NodeDraft]:
+        """The drafts of one node file (none when it cannot be rendered or parsed)."""
+        stem = PurePosixPath(file.rel).stem
+        checksum = hashlib.sha256(file.text.encode("utf-8")).hexdigest()
+        result = self.renderer.render(file.rel, file.text)
+        if result.text is None:
+            self.problems.extend(result.problems)
+            return []
+        rendered = result.text
+        same_lines = rendered is file.text or rendered.count("\n") == file.text.count("\n")
+        kind = "source" if same_lines else "rendered"
+        try:
+            data = load_yaml(rendered)
+        except YamlSyntaxError as exc:
+            self.compiled[stem] = rendered
+            self.problems.add(Problem(
+                f"YAML syntax error: {exc.message}", file=file.rel, line=exc.line, line_kind=kind,
+                code="yaml_syntax", hint="quote values that start with {{ or contain ': '",
+            ))
+            return []
+        if data is None:
+            return []  # an empty (or all-comments) file holds no node
+        index = LineIndex(rendered)
+        if isinstance(data, dict) and NODES_KEY in data:
+            items = data[NODES_KEY]
+            if set(data) != {NODES_KEY} or not isinstance(items, list):
+                self.problems.add(Problem(
+                    "a file with `nodes:` holds only that list of nodes", file=file.rel,
+                    line=index.line_of((NODES_KEY,)), line_kind=kind, field=NODES_KEY,
+                    expected="nodes: [{name: a, ...}, {name: b, ...}]",
+                    found=", ".join(map(str, data)), code="node_file_shape",
+                ))
+                return []
+            entries = [(item, (NODES_KEY, i), None) for i, item in enumerate(items)]
+        else:
+            entries = [(data, (), stem)]
+        drafts = []
+        for raw, prefix, default_name in entries:
+            draft = self._draft(file, raw, prefix, default_name, index, kind, checksum, result)
+            if draft is not None:
+                drafts.append(draft)
+                self.compiled[draft.name] = rendered if not prefix else yaml.safe_dump(
+                    raw, sort_keys=False, allow_unicode=True)
+        return drafts
+
+    def _draft(self, file: ProjectFile, raw: Any, prefix: tuple[str | int, ...],
+               default_name: str | None, index: LineIndex, kind: str, checksum: str,
+               result: Any) -> NodeDraft | None:
+        def locate(path: Sequence[str | int]) -> tuple[int | None, str]:
+            return index.line_of((*prefix, *path)), kind
+
+        if not isinstance(raw, dict):
+            line, _ = locate(())
+            self.problems.add(Problem(
+                "a node must be a mapping", file=file.rel, line=line, line_kind=kind,
+                expected="name:, input:, output:, ...", found=type(raw).__name__,
+                code="node_file_shape",
+            ))
+            return None
+        name = raw.get("name", default_name)
+        if not isinstance(name, str) or not name:
+            name = f"{default_name or PurePosixPath(file.rel).stem}[{prefix[-1] if prefix else 0}]"
+        merged = self._merge(raw, name, default_name)
+        line = first_content_line(file.text) if not prefix else (locate(())[0] or 1)
+        spec: NodeSpec | None
+        try:
+            spec = NodeSpec.model_validate(merged)
+        except ValidationError as exc:
+            spec = None
+            self.problems.extend(validation_problems(
+                exc, NodeSpec, file=file.rel, locate=locate, node=name,
+            ))
+        return NodeDraft(
+            name=name, file=file.rel, line=line, raw=merged, spec=spec, locate=locate,
+            checksum=checksum, source=file.text, env_values=result.env_values,
+            has_tokens=bool(result.refs or result.sources) and has_token(merged),
+        )
+
+    def _merge(self, raw: dict[str, Any], name: str, default_name: str | None) -> dict[str, Any]:
+        merged = deep_merge(self.defaults, raw) if self.defaults else dict(raw)
+        if "name" not in merged and default_name is not None:
+            merged["name"] = default_name
+        if self.star:
+            merged = deep_merge(merged, self.star)
+        if self.tag_overrides:
+            tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+            for tag, override in self.tag_overrides:
+                if tag in tags:
+                    merged = deep_merge(merged, override)
+        if name in self.named:
+            merged = deep_merge(merged, self.named[name])
+        return merged

@@ -1,0 +1,112 @@
+"""YAML with line numbers: fast loading through libyaml, field-path -> line lookups on demand.
+
+Loading goes through `yaml.CSafeLoader` (libyaml) without marks, which is what keeps a
+5000-file project fast. Lines are only needed when there is a problem to report, so a
+`LineIndex` composes the node tree (with marks) lazily, the first time it is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+FieldPath = Sequence[str | int]
+
+
+class YamlSyntaxError(ValueError):
+    """Text that is not valid YAML; `line` is 1-based (None when libyaml gives no mark)."""
+
+    def __init__(self, message: str, line: int | None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document; raise YamlSyntaxError with the line of the problem."""
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - CSafeLoader is the safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        raise YamlSyntaxError(problem, line, column) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc).splitlines()[0], None) from None
+    except (TypeError, ValueError) as exc:  # e.g. an unhashable key: `path: {{ x }}` unquoted
+        raise YamlSyntaxError(f"cannot build the YAML value: {exc}", None) from None
+
+
+def first_content_line(text: str) -> int:
+    """Line of the first non-blank, non-comment line (where a one-node file's node starts)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "---", "%")):
+            return number
+    return 1
+
+
+class LineIndex:
+    """Maps a field path (`("input", "options", "subscribe")`) to its 1-based line in `text`."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._root: yaml.Node | None = None
+        self._composed = False
+
+    def _node(self) -> yaml.Node | None:
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = yaml.compose(self._text, Loader=Loader)
+            except yaml.YAMLError:
+                self._root = None
+        return self._root
+
+    def line_of(self, path: FieldPath) -> int | None:
+        """Line of the deepest part of `path` present in the document (None if not even the root)."""
+        node = self._node()
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                break
+            key_node, node = found
+            line = (key_node or node).start_mark.line + 1
+        return line
+
+    def exact_line_of(self, path: FieldPath) -> int | None:
+        """Line of `path` only when every part of it is present."""
+        node = self._node()
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                return None
+            key_node, node = found
+            line = (key_node or node).start_mark.line + 1
+        return line
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """(key node, value node) of `part` in a mapping, or (None, item) of an index in a sequence."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return None, node.value[part]
+    return None

@@ -1,0 +1,150 @@
+"""`tauro compile`: validate the project, write target/manifest.json, print the plan.
+
+Text output lists the selected nodes in start order (topological generations): for each,
+input -> output (format and path/table/topic), trigger, output mode, checkpoint and tags,
+then `Wrote <target>/manifest.json`. `--output json` prints the same plan as one JSON
+document on stdout and nothing else. Secrets are masked in both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tauro_compile.console import Console
+from tauro_compile.tasks.options import ProjectOptions
+
+if TYPE_CHECKING:
+    from tauro_compile.compiler.compile import CompiledNode, CompiledProject
+    from tauro_compile.streaming.config import InputConfig, OutputConfig
+
+
+def run_compile(options: ProjectOptions, output: str = "text", console: Console | None = None) -> int:
+    """Compile the project (ProjectError/UsageError propagate to the CLI handler); exit code."""
+    from tauro_compile.compiler.compile import compile_project
+    from tauro_compile.compiler.manifest import MANIFEST_FILE
+
+    compiled = compile_project(options)
+    manifest = compiled.target_dir / MANIFEST_FILE
+    if console is None:
+        return 0
+    document = plan_document(compiled, manifest)
+    if output == "json":
+        console.json(document)
+    else:
+        console.out(plan_text(document))
+        console.out("")
+        console.out(f"Wrote {_shown_path(manifest)}")
+    return 0
+
+
+def plan_document(compiled: CompiledProject, manifest: Path | None = None) -> dict[str, Any]:
+    """The plan as data: generations of selected nodes with their input, output and run settings."""
+    nodes = []
+    generations = compiled.generations()
+    for index, generation in enumerate(generations, start=1):
+        for name in generation:
+            nodes.append(_node_entry(compiled, compiled.nodes[name], index))
+    return {
+        "project": compiled.project.name,
+        "profile": compiled.profile.name,
+        "selected": len(compiled.selected),
+        "total": len(compiled.nodes),
+        "generations": generations,
+        "nodes": nodes,
+        "manifest": str(manifest) if manifest else None,
+    }
+
+
+def plan_text(document: dict[str, Any]) -> str:
+    """Human text of a plan document."""
+    count = document["selected"]
+    lines = [
+        f"Project '{document['project']}', profile '{document['profile']}': "
+        f"{count} of {document['total']} node{'s' if document['total'] != 1 else ''} selected, "
+        f"{len(document['generations'])} generation{'s' if len(document['generations']) != 1 else ''}"
+    ]
+    current = None
+    for node in document["nodes"]:
+        if node["generation"] != current:
+            current = node["generation"]
+            lines.append("")
+            lines.append(f"Generation {current}:")
+        tags = f"  [{', '.join(node['tags'])}]" if node["tags"] else ""
+        trigger = node["trigger"]
+        when = trigger["type"] + (f" every {trigger['interval']}" if trigger["interval"] else "")
+        lines += [
+            f"  {node['name']}{tags}",
+            f"    {_describe(node['input'])} -> {_describe(node['output'])}",
+            f"    trigger: {when}, output mode: {node['output_mode']}",
+            f"    checkpoint: {node['checkpoint_location']}",
+        ]
+    if not document["nodes"]:
+        lines.append("")
+        lines.append("No node selected.")
+    return "\n".join(lines)
+
+
+def _node_entry(compiled: CompiledProject, node: CompiledNode, generation: int) -> dict[str, Any]:
+    config = node.config
+    streaming = config.streaming
+    return {
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "generation": generation,
+        "file": node.file,
+        "line": node.line,
+        "depends_on": list(node.depends_on),
+        "sources": list(node.sources),
+        "input": _endpoint(config.input, compiled),
+        "output": _endpoint(config.output, compiled),
+        "trigger": {"type": streaming.trigger.type.value, "interval": streaming.trigger.interval},
+        "output_mode": streaming.output_mode.value,
+        "checkpoint_location": streaming.checkpoint_location,
+        "query_name": config.query_name,
+        "bounded": streaming.trigger.bounded,
+        "tags": list(node.tags),
+    }
+
+
+def _endpoint(section: InputConfig | OutputConfig, compiled: CompiledProject) -> dict[str, Any]:
+    """Format and location of an input or output (path, table, topic), masked."""
+    options = section.options
+    location: str | None = section.table_name or section.path
+    if location is None:
+        for key in ("subscribe", "subscribePattern", "assign", "topic"):
+            if key in options:
+                location = f"{key} {options[key]}"
+                break
+    servers = options.get("kafka.bootstrap.servers")
+    entry = {
+        "format": section.format,
+        "location": compiled.mask(str(location)) if location else None,
+    }
+    if servers:
+        entry["servers"] = compiled.mask(str(servers))
+    file_format = getattr(section, "file_format", None)
+    if file_format:
+        entry["file_format"] = file_format
+    return entry
+
+
+def _describe(endpoint: dict[str, Any]) -> str:
+    text = endpoint["format"]
+    if endpoint.get("file_format"):
+        text += f" ({endpoint['file_format']})"
+    if endpoint.get("location"):
+        text += f" {endpoint['location']}"
+    if endpoint.get("servers"):
+        text += f" @ {endpoint['servers']}"
+    return text
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the working directory when below it, else absolute."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
