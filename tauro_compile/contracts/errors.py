@@ -28,11 +28,13 @@ class ContractError(TauroError):
 class ContractSchemaError(RunError):
     """The stream's schema does not match the contract; raised before anything is written."""
 
-    def __init__(self, node: str, contract_id: str, violations: list[SchemaViolation]) -> None:
+    def __init__(self, node: str, contract_id: str, violations: list[SchemaViolation],
+                 rule_errors: list[str] | None = None) -> None:
         self.node = node
         self.contract_id = contract_id
         self.violations = list(violations)
-        lines = "\n".join(f"  - {v}" for v in self.violations)
+        self.rule_errors = list(rule_errors or [])
+        lines = "\n".join(f"  - {v}" for v in [*self.violations, *self.rule_errors])
         super().__init__(
             f"node '{node}': the stream's schema breaks contract '{contract_id}', "
             f"nothing was written:\n{lines}",
