@@ -94,7 +94,11 @@ def load_strategy(reference: str | Any) -> ValidationStrategy:
         raise UsageError(f"cannot import contract strategy '{reference}': {exc}",
                          hint="check the module path and that it is on the project's path"
                          ) from None
-    strategy = cls()
+    try:
+        strategy = cls()
+    except Exception as exc:
+        raise UsageError(f"cannot build contract strategy '{reference}' with no arguments: "
+                         f"{exc}") from None
     if not isinstance(strategy, ValidationStrategy):
         raise UsageError(f"contract strategy '{reference}' has no `decide(context)` method")
     return strategy
