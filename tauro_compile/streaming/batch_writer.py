@@ -1,0 +1,287 @@
+"""The foreachBatch path: per-batch stages, then idempotent writes of the result and side outputs.
+
+A node goes through `MicroBatchWriter` when its sink needs a batch API (Delta `mode: merge`,
+a `foreach_batch` function) or when stages must see each batch (a data contract, dead
+letters). The extension point is small and typed:
+
+- a `BatchStage` has `process(batch: BatchContext) -> None`; it may replace `batch.df`, add
+  side outputs (dead letters, quarantine) with `batch.add_side_output(...)`, record numbers in
+  `batch.metrics`, or `batch.abort(reason)` to fail the batch before anything is written;
+- `register_stage_factory(name, factory)` plugs stages in for every node that needs them:
+  `factory(node, context) -> list[BatchStage]`.
+
+Idempotency: every Delta write of a batch carries `txnAppId = <node unique id>[:<suffix>]` and
+`txnVersion = <batch id>`, so a batch replayed after a failure is skipped by Delta instead of
+written twice. Appends use the writer options; MERGE cannot take writer options, so the same
+pair is set as the session confs `spark.databricks.delta.write.txnAppId/txnVersion` on the
+batch's own session (a query's clone of the user's session) and unset right after.
+Caveat: a new checkpoint restarts batch ids at 0, and Delta then skips those batches for the
+same app id until they pass the last committed one; the info dict marks such writes
+`committed: False`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tauro_compile.streaming import storage
+from tauro_compile.streaming.config import NodeConfig, OutputConfig
+from tauro_compile.streaming.exceptions import (
+    StreamingQueryError,
+    StreamingValidationError,
+    create_error_context,
+)
+from tauro_compile.streaming.spark_options import is_true, spark_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from tauro_compile.streaming.context import BatchListener
+
+log = logging.getLogger(__name__)
+
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class SideOutput:
+    """An extra DataFrame of the batch written to its own sink (dead letters, quarantine)."""
+
+    output: OutputConfig
+    df: DataFrame
+    suffix: str
+
+
+@dataclass
+class BatchContext:
+    """One micro-batch as the stages see it."""
+
+    node: NodeConfig
+    batch_id: int
+    df: DataFrame
+    side_outputs: list[SideOutput] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    abort_reason: str | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        """The batch's session (inside a query: the query's own clone of the user session)."""
+        return self.df.sparkSession
+
+    @property
+    def aborted(self) -> bool:
+        return self.abort_reason is not None
+
+    def add_side_output(self, output: OutputConfig, df: DataFrame, suffix: str) -> None:
+        """Write `df` to `output` after the stages, idempotently under `<unique id>:<suffix>`."""
+        if any(s.suffix == suffix for s in self.side_outputs) or suffix == "main":
+            raise ValueError(f"side output suffix '{suffix}' is already used in this batch")
+        self.side_outputs.append(SideOutput(output, df, suffix))
+
+    def abort(self, reason: str) -> None:
+        """Fail this batch before anything is written."""
+        self.abort_reason = reason
+
+
+class BatchStage(Protocol):
+    """A per-batch step run before the writes (contract checks, dead-letter routing, ...)."""
+
+    def process(self, batch: BatchContext) -> None: ...
+
+
+StageFactory = Callable[[NodeConfig, Any], Sequence[BatchStage]]
+_STAGE_FACTORIES: dict[str, StageFactory] = {}
+
+
+def register_stage_factory(name: str, factory: StageFactory) -> None:
+    """Plug in stages (e.g. "contract", "dead_letter") built per node from (node, context)."""
+    _STAGE_FACTORIES[name] = factory
+
+
+def stages_for(node: NodeConfig, context: Any) -> list[BatchStage]:
+    """Every registered factory's stages for this node; a contract nobody enforces is an error."""
+    if node.contract is not None and "contract" not in _STAGE_FACTORIES:
+        raise StreamingValidationError(
+            f"node '{node.name}' declares a contract, but no contract stage is available",
+            context=create_error_context("stages_for", "batch_writer", node_name=node.name,
+                                         field="contract", expected="a registered contract stage",
+                                         actual=node.contract.path),
+            hint="remove `contract` from the node, or install the contracts integration",
+        )
+    stages: list[BatchStage] = []
+    for factory in _STAGE_FACTORIES.values():
+        stages.extend(factory(node, context))
+    return stages
+
+
+class BatchSink(Protocol):
+    """Writes one DataFrame of a batch; returns what it did (rows, committed, target)."""
+
+    def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]: ...
+
+
+class DeltaBatchSink:
+    """Append, overwrite (complete mode) or MERGE on keys into a Delta table, idempotently."""
+
+    def __init__(self, output: OutputConfig, output_mode: str, node_name: str) -> None:
+        self.output = output
+        self.output_mode = output_mode
+        self.node_name = node_name
+
+    def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
+        spark = df.sparkSession
+        where = {"path": self.output.path, "table_name": self.output.table_name}
+        before = storage.delta_version(spark, **where)
+        if self.output.mode == "merge" and before is not None:
+            self._merge(df, batch_id, txn_app_id)
+        else:
+            self._save(df, batch_id, txn_app_id, create=before is None)
+        last = storage.delta_last_commit(spark, **where)
+        committed = last is not None and (before is None or last["version"] > before)
+        metrics = last["metrics"] if committed and last else {}
+        info: dict[str, Any] = {
+            "target": self.output.table_name or self.output.path,
+            "committed": committed,
+            "version": last["version"] if last else None,
+            "rows": int(metrics.get("numOutputRows", 0)) if committed else 0,
+        }
+        if committed and last and last["operation"] == "MERGE":
+            merged = {k: int(metrics.get(f"numTargetRows{k.title()}", 0))
+                      for k in ("inserted", "updated", "deleted")}
+            info.update(merged, rows=sum(merged.values()))
+        return info
+
+    def _options(self, txn_app_id: str, batch_id: int) -> dict[str, str]:
+        opts = spark_options(self.output.options, node_name=self.node_name, field="output.options")
+        return {**opts, "txnAppId": txn_app_id, "txnVersion": str(batch_id)}
+
+    def _save(self, df: DataFrame, batch_id: int, txn_app_id: str, *, create: bool) -> None:
+        mode = "overwrite" if self.output_mode == "complete" else "append"
+        writer = df.write.format("delta").mode(mode).options(**self._options(txn_app_id, batch_id))
+        if self.output.partition_by:
+            writer = writer.partitionBy(*self.output.partition_by)
+        if self.output.table_name:
+            writer.saveAsTable(self.output.table_name)
+        else:
+            writer.save(self.output.path)
+
+    def _merge(self, df: DataFrame, batch_id: int, txn_app_id: str) -> None:
+        spark = df.sparkSession
+        table = storage.delta_table(spark, path=self.output.path, table_name=self.output.table_name)
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in self.output.merge_keys)
+        builder = table.alias("t").merge(df.alias("s"), condition)
+        if is_true(self.output.options.get("mergeSchema", False)):
+            builder = builder.withSchemaEvolution()
+        builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll()
+        spark.conf.set(TXN_APP_ID_CONF, txn_app_id)
+        spark.conf.set(TXN_VERSION_CONF, str(batch_id))
+        try:
+            builder.execute()
+        finally:
+            spark.conf.unset(TXN_APP_ID_CONF)
+            spark.conf.unset(TXN_VERSION_CONF)
+
+
+class FormatBatchSink:
+    """A plain batch write (parquet, json, kafka) or `show()` for console; not idempotent."""
+
+    def __init__(self, output: OutputConfig, node_name: str,
+                 prepare: Callable[[DataFrame], DataFrame] | None = None) -> None:
+        self.output = output
+        self.node_name = node_name
+        self.prepare = prepare
+
+    def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
+        df = self.prepare(df) if self.prepare else df
+        rows = df.count()
+        opts = spark_options(self.output.options, node_name=self.node_name, field="output.options")
+        if self.output.format == "console":
+            df.show(int(opts.get("numRows", 20)), truncate=is_true(opts.get("truncate", "true")))
+        else:
+            writer = df.write.format(self.output.format).mode("append").options(**opts)
+            if self.output.partition_by:
+                writer = writer.partitionBy(*self.output.partition_by)
+            if self.output.path:
+                writer.save(self.output.path)
+            else:
+                writer.save()
+        return {"target": self.output.path or self.output.format, "committed": True, "rows": rows}
+
+
+class FunctionBatchSink:
+    """The user's `foreach_batch` function, called as fn(batch_df, batch_id)."""
+
+    def __init__(self, fn: Callable[[DataFrame, int], Any], label: str) -> None:
+        self.fn = fn
+        self.label = label
+
+    def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
+        self.fn(df, batch_id)
+        return {"target": self.label, "committed": True, "rows": None}
+
+
+def side_output_sink(output: OutputConfig, output_mode: str, node_name: str) -> BatchSink:
+    """The sink a side output (dead letters, quarantine) is written with."""
+    if output.format == "delta":
+        return DeltaBatchSink(output, output_mode, node_name)
+    return FormatBatchSink(output, node_name)
+
+
+class MicroBatchWriter:
+    """The foreachBatch function of a node: run the stages, then write every output."""
+
+    def __init__(self, node: NodeConfig, sink: BatchSink, *, unique_id: str,
+                 stages: Sequence[BatchStage] = (), on_batch: BatchListener | None = None) -> None:
+        self.node = node
+        self.sink = sink
+        self.unique_id = unique_id
+        self.stages = list(stages)
+        self.on_batch = on_batch
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        batch = BatchContext(self.node, int(batch_id), batch_df)
+        cached = bool(self.stages)  # stages read the batch, then the writes read it again
+        if cached:
+            batch_df.persist()
+        try:
+            for stage in self.stages:
+                stage.process(batch)
+                if batch.aborted:
+                    break
+            if batch.aborted:
+                self._report(batch, {}, aborted=batch.abort_reason)
+                raise StreamingQueryError(
+                    f"node '{self.node.name}': batch {batch_id} was blocked before writing: "
+                    f"{batch.abort_reason}",
+                    context=create_error_context("write_batch", "MicroBatchWriter",
+                                                 node_name=self.node.name, batch_id=batch_id,
+                                                 reason=batch.abort_reason,
+                                                 metrics=dict(batch.metrics)),
+                    hint="nothing of this batch was written; fix the data or the policy and "
+                         "restart the node: the batch is retried from the checkpoint",
+                )
+            outputs = {"main": self.sink.write(batch.df, batch.batch_id, self.unique_id)}
+            mode = self.node.streaming.output_mode.value
+            for side in batch.side_outputs:
+                sink = side_output_sink(side.output, mode, self.node.name)
+                outputs[side.suffix] = sink.write(side.df, batch.batch_id,
+                                                  f"{self.unique_id}:{side.suffix}")
+            self._report(batch, outputs)
+        finally:
+            if cached:
+                batch_df.unpersist()
+
+    def _report(self, batch: BatchContext, outputs: dict[str, Any], aborted: str | None = None) -> None:
+        if self.on_batch is None:
+            return
+        info = {"outputs": outputs, "metrics": dict(batch.metrics), "aborted": aborted,
+                "rows_written": sum(o.get("rows") or 0 for o in outputs.values())}
+        try:
+            self.on_batch(self.node.name, batch.batch_id, info)
+        except Exception:  # a broken listener must not fail the user's data
+            log.exception("batch listener failed for node %s batch %s", self.node.name,
+                          batch.batch_id)

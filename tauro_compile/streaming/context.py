@@ -1,0 +1,59 @@
+"""What the streaming layer takes from its caller's context: a dict or any object with attributes.
+
+Keys/attributes read (all optional except `spark`):
+
+- `spark`: the SparkSession every reader, writer and query uses;
+- `checkpoint_root`: the directory under which a node without `streaming.checkpoint_location`
+  checkpoints, as `<checkpoint_root>/<node name>` (stable across runs, so a rerun resumes);
+- `format_policy`: restricts the formats `StreamingValidator` accepts (see validators);
+- `batch_listener`: `callable(node_name, batch_id, info)` told about every foreachBatch batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tauro_compile.streaming.exceptions import StreamingError, create_error_context
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+BatchListener = Callable[[str, int, dict[str, Any]], None]
+
+
+def context_value(context: Any, key: str, default: Any = None) -> Any:
+    """`context[key]` for a mapping, `context.key` for an object, else `default`."""
+    if context is None:
+        return default
+    if isinstance(context, Mapping):
+        return context.get(key, default)
+    return getattr(context, key, default)
+
+
+def spark_from_context(context: Any) -> SparkSession:
+    """The SparkSession of a context; a clear error when there is none."""
+    spark = context_value(context, "spark")
+    if spark is None:
+        raise StreamingError(
+            "the streaming context has no SparkSession",
+            context=create_error_context("get_spark", "context",
+                                         context_type=type(context).__name__),
+            hint="pass {'spark': spark} or an object with a `spark` attribute",
+        )
+    return spark
+
+
+def checkpoint_root_from_context(context: Any) -> str | None:
+    """The context's `checkpoint_root`, without a trailing slash, or None."""
+    root = context_value(context, "checkpoint_root")
+    if root is None:
+        return None
+    text = str(root)
+    return text.rstrip("/") or "/"
+
+
+def batch_listener_from_context(context: Any) -> BatchListener | None:
+    """The context's `batch_listener` callable, or None."""
+    listener = context_value(context, "batch_listener")
+    return listener if callable(listener) else None

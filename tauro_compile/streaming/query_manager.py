@@ -1,0 +1,201 @@
+"""`StreamingQueryManager`: validate, read, transform, write and start one node's query.
+
+Checkpoints are stable: `streaming.checkpoint_location` if the node sets one, else
+`<context checkpoint_root>/<node name>`. They never depend on the execution id, so starting
+the same node again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tauro_compile.streaming import storage
+from tauro_compile.streaming.batch_writer import BatchStage, stages_for
+from tauro_compile.streaming.config import NodeConfig
+from tauro_compile.streaming.context import (
+    checkpoint_root_from_context,
+    context_value,
+    spark_from_context,
+)
+from tauro_compile.streaming.exceptions import (
+    StreamingQueryError,
+    StreamingValidationError,
+    create_error_context,
+    handle_streaming_error,
+)
+from tauro_compile.streaming.readers import StreamingReaderFactory
+from tauro_compile.streaming.transforms import apply_transforms
+from tauro_compile.streaming.validators import StreamingValidator
+from tauro_compile.streaming.writers import StreamingWriterFactory
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+_CHECKPOINT_FAILURES = ("MALFORMED_LOG_FILE", "Failed to read log file", "checkpoint",
+                        "INVALID_CHECKPOINT", "metadata")
+
+
+@dataclass(frozen=True)
+class StartedQuery:
+    """A query this manager started, with what is needed to explain its failure."""
+
+    query: StreamingQuery
+    node: NodeConfig
+    checkpoint_location: str
+    execution_id: str | None
+    pipeline_name: str | None
+    unique_id: str
+    started_at: float
+
+
+class StreamingQueryManager:
+    """Starts and tracks streaming queries of nodes on the context's SparkSession."""
+
+    def __init__(self, context: Any, *, validator: StreamingValidator | None = None) -> None:
+        self.context = context
+        self.validator = validator or StreamingValidator(context_value(context, "format_policy"))
+        self._started: dict[str, StartedQuery] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def spark(self) -> SparkSession:
+        return spark_from_context(self.context)
+
+    @handle_streaming_error(StreamingQueryError)
+    def create_and_start_query(self, node_config: NodeConfig | Mapping[str, Any],
+                               execution_id: str | None = None, pipeline_name: str | None = None,
+                               *, unique_id: str | None = None,
+                               checkpoint_location: str | None = None,
+                               stages: Sequence[BatchStage] | None = None) -> StreamingQuery:
+        """Validate the node, build its stream and start it; returns the running query.
+
+        `unique_id` (default `<pipeline_name>.<node>` or the node name) is the stable id used
+        as Delta `txnAppId`; `stages` default to the registered stage factories' stages.
+        """
+        node = self.validator.validate_streaming_node_config(node_config)
+        spark = self.spark
+        location = self.checkpoint_location(node, checkpoint_location)
+        self._refuse_running(spark, node)
+        storage.check_checkpoint(spark, location, node.name)
+        reader = StreamingReaderFactory.create(node.input.format, self.context)
+        df = apply_transforms(reader.read(node), node, spark)
+        writer = StreamingWriterFactory.create(node.output.format, self.context)
+        stage_list = list(stages) if stages is not None else stages_for(node, self.context)
+        uid = unique_id or (f"{pipeline_name}.{node.name}" if pipeline_name else node.name)
+        try:
+            query = writer.write(df, node, location, unique_id=uid, stages=stage_list)
+        except Exception as exc:
+            raise explain_query_failure(exc, node.name, location) from exc
+        with self._lock:
+            self._started[node.query_name] = StartedQuery(
+                query, node, location, execution_id, pipeline_name, uid, time.time())
+        return query
+
+    def checkpoint_location(self, node: NodeConfig, override: str | None = None) -> str:
+        """Where the node checkpoints: override, the node's own, or `<root>/<node name>`."""
+        if override:
+            return override
+        if node.streaming.checkpoint_location:
+            return node.streaming.checkpoint_location
+        root = checkpoint_root_from_context(self.context)
+        if root is None:
+            raise StreamingValidationError(
+                f"node '{node.name}' has no checkpoint location",
+                context=create_error_context("checkpoint_location", type(self).__name__,
+                                             node_name=node.name,
+                                             field="streaming.checkpoint_location",
+                                             expected="a durable directory", actual="nothing"),
+                hint="set streaming.checkpoint_location on the node, or give the context a "
+                     "`checkpoint_root` (each node then checkpoints in <root>/<node name>)",
+            )
+        return f"{root.rstrip('/')}/{node.name}"
+
+    def _refuse_running(self, spark: SparkSession, node: NodeConfig) -> None:
+        for query in spark.streams.active:
+            if query.name == node.query_name:
+                raise StreamingQueryError(
+                    f"node '{node.name}': a query named '{node.query_name}' is already running "
+                    f"(id {query.id})",
+                    context=create_error_context("create_and_start_query", type(self).__name__,
+                                                 node_name=node.name, query_name=node.query_name,
+                                                 query_id=str(query.id)),
+                    hint="stop it first (stop_query), or give this node another query_name",
+                )
+
+    def get_query(self, name: str) -> StreamingQuery | None:
+        """The query started under this query name (active or not), or None."""
+        started = self._started.get(name)
+        return started.query if started else None
+
+    def started_query(self, name: str) -> StartedQuery | None:
+        """What this manager knows about a query it started."""
+        return self._started.get(name)
+
+    def active_queries(self) -> dict[str, StreamingQuery]:
+        """Queries started by this manager that are still running, by query name."""
+        with self._lock:
+            return {name: s.query for name, s in self._started.items() if s.query.isActive}
+
+    def stop_query(self, name: str, timeout: float = 30.0) -> bool:
+        """Stop a query; True when it is no longer active within `timeout` seconds."""
+        query = self.get_query(name)
+        if query is None:
+            return False
+        if not query.isActive:
+            return True
+        stopper = threading.Thread(target=_stop_quietly, args=(query,), daemon=True,
+                                   name=f"tauro-stop-{name}")
+        stopper.start()
+        stopper.join(timeout)
+        return not query.isActive
+
+    def await_query(self, name: str, timeout: float | None = None) -> bool:
+        """Wait for a query to end; True when it ended, raises a StreamingQueryError if it failed."""
+        started = self._started.get(name)
+        if started is None:
+            raise StreamingQueryError(
+                f"no query named '{name}' was started by this manager",
+                context=create_error_context("await_query", type(self).__name__, query_name=name),
+            )
+        try:
+            ended = started.query.awaitTermination(timeout)
+        except Exception as exc:
+            raise explain_query_failure(exc, started.node.name, started.checkpoint_location) from exc
+        return True if ended is None else bool(ended)
+
+
+def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str) -> StreamingQueryError:
+    """A StreamingQueryError for a query that failed to start or run, with a hint when we know one."""
+    if isinstance(exc, StreamingQueryError):
+        return exc
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    hint = "see the cause for Spark's full error"
+    if any(marker in text for marker in _CHECKPOINT_FAILURES) and checkpoint in text:
+        hint = f"the checkpoint at {checkpoint} is unreadable: " + storage.RESET_CHECKPOINT_HINT
+    elif "DELTA_METADATA_MISMATCH" in text or "schema mismatch" in text.lower():
+        hint = "the stream's columns do not match the Delta table: add mergeSchema: \"true\" " \
+               "to output.options, or cast/rename columns in a transform"
+    elif "USER_RAISED_EXCEPTION" in text:
+        hint = "a record failed a check of the node (see the message)"
+    return StreamingQueryError(
+        f"node '{node_name}': query failed: {first}",
+        context=create_error_context("run_query", "StreamingQueryManager", node_name=node_name,
+                                     checkpoint_location=checkpoint, details=text[:4000],
+                                     error_type=type(exc).__name__),
+        hint=hint,
+        cause=exc,
+    )
+
+
+def _stop_quietly(query: StreamingQuery) -> None:
+    # Stopping a query that already failed re-raises its error; its state says what happened.
+    with contextlib.suppress(Exception):
+        query.stop()

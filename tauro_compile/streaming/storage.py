@@ -1,0 +1,147 @@
+"""What exists where: input paths, Delta tables and checkpoints, checked before a query starts.
+
+Paths go through Hadoop's FileSystem of the session, so local paths, `file:`, `hdfs:`,
+`s3a:` and friends are all checked the way Spark will read them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from tauro_compile.streaming.exceptions import StreamingQueryError, create_error_context
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+_LOG_VERSION = re.compile(r"^v\d+$")
+RESET_CHECKPOINT_HINT = (
+    "remove the checkpoint directory to start over (the node then reprocesses its input from "
+    "the beginning), or set streaming.checkpoint_location to a new, empty path"
+)
+
+
+def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    jvm = spark._jvm  # type: ignore[attr-defined]
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark._jsparkSession.sessionState().newHadoopConf()  # type: ignore[attr-defined]
+    return hadoop_path.getFileSystem(conf), hadoop_path
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """True when `path` (file or directory) exists on its filesystem."""
+    fs, hadoop_path = _filesystem(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def read_text(spark: SparkSession, path: str) -> str | None:
+    """The content of a small text file, or None when it does not exist."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return None
+    stream = fs.open(hadoop_path)
+    try:
+        return str(spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))  # type: ignore[attr-defined]
+    finally:
+        stream.close()
+
+
+def list_names(spark: SparkSession, path: str) -> list[str]:
+    """Names of the entries of a directory ([] when it does not exist)."""
+    fs, hadoop_path = _filesystem(spark, path)
+    if not fs.exists(hadoop_path):
+        return []
+    return [str(status.getPath().getName()) for status in fs.listStatus(hadoop_path)]
+
+
+def is_delta_table(spark: SparkSession, *, path: str | None = None,
+                   table_name: str | None = None) -> bool:
+    """True when the path holds a Delta table, or the catalog table exists and is Delta."""
+    from delta.tables import DeltaTable
+
+    if table_name:
+        if not spark.catalog.tableExists(table_name):
+            return False
+        try:
+            DeltaTable.forName(spark, table_name)
+        except Exception:  # the table exists but is not a Delta table
+            return False
+        return True
+    return bool(path) and bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def delta_table(spark: SparkSession, *, path: str | None = None, table_name: str | None = None) -> Any:
+    """The DeltaTable handle of a path or catalog table."""
+    from delta.tables import DeltaTable
+
+    if table_name:
+        return DeltaTable.forName(spark, table_name)
+    return DeltaTable.forPath(spark, path)
+
+
+def delta_schema(spark: SparkSession, *, path: str | None = None,
+                 table_name: str | None = None) -> StructType | None:
+    """The schema of an existing Delta table, or None when there is no table yet."""
+    if not is_delta_table(spark, path=path, table_name=table_name):
+        return None
+    return delta_table(spark, path=path, table_name=table_name).toDF().schema
+
+
+def delta_version(spark: SparkSession, *, path: str | None = None,
+                  table_name: str | None = None) -> int | None:
+    """The latest commit version of a Delta table, or None when there is no table yet."""
+    last = delta_last_commit(spark, path=path, table_name=table_name)
+    return None if last is None else int(last["version"])
+
+
+def delta_last_commit(spark: SparkSession, *, path: str | None = None,
+                      table_name: str | None = None) -> dict[str, Any] | None:
+    """version, operation and operationMetrics of a Delta table's latest commit, or None."""
+    if not is_delta_table(spark, path=path, table_name=table_name):
+        return None
+    row = (delta_table(spark, path=path, table_name=table_name).history(1)
+           .select("version", "operation", "operationMetrics").first())
+    if row is None:
+        return None
+    return {"version": row["version"], "operation": row["operation"],
+            "metrics": dict(row["operationMetrics"] or {})}
+
+
+def delta_properties(spark: SparkSession, *, path: str | None = None,
+                     table_name: str | None = None) -> dict[str, str]:
+    """The table properties of a Delta table (`delta.enableChangeDataFeed`, ...)."""
+    row = delta_table(spark, path=path, table_name=table_name).detail().select("properties").first()
+    return dict(row[0] or {}) if row else {}
+
+
+def check_checkpoint(spark: SparkSession, location: str, node_name: str) -> None:
+    """Raise StreamingQueryError when the checkpoint exists but Spark could not read it."""
+    metadata = f"{location.rstrip('/')}/metadata"
+    text = read_text(spark, metadata)
+    if text is not None:
+        try:
+            if "id" not in json.loads(text.strip().splitlines()[0]):
+                raise ValueError("no query id")
+        except (ValueError, IndexError) as exc:
+            raise _corrupt(location, node_name, metadata,
+                           f"not the query metadata Spark writes ({exc})") from None
+    for log in ("offsets", "commits"):
+        directory = f"{location.rstrip('/')}/{log}"
+        versions = sorted(int(n) for n in list_names(spark, directory) if n.isdigit())
+        if not versions:
+            continue
+        latest = f"{directory}/{versions[-1]}"
+        first_line = ((read_text(spark, latest) or "").splitlines() or [""])[0].strip()
+        if not _LOG_VERSION.match(first_line):
+            raise _corrupt(location, node_name, latest, "it does not start with a log version (v1)")
+
+
+def _corrupt(location: str, node_name: str, file: str, reason: str) -> StreamingQueryError:
+    return StreamingQueryError(
+        f"node '{node_name}': the checkpoint at {location} is unreadable: {file}: {reason}",
+        context=create_error_context("check_checkpoint", "storage", node_name=node_name,
+                                     checkpoint_location=location, path=file),
+        hint=RESET_CHECKPOINT_HINT,
+    )
