@@ -1,0 +1,1 @@
+"""Python transforms of the clickstream project (`python: transforms.events:<function>`)."""
