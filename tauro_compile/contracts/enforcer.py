@@ -84,6 +84,9 @@ class ContractEnforcer:
             quarantine_id is not None or policy == "quarantine")
         self.listeners: list[ValidationListener] = [on_validation] if on_validation else []
         self.evaluator: BatchEvaluator | None = None
+        # `warn` may take the metrics from the write job itself; only when the caller will
+        # call complete_batch after writing (the observation is read there).
+        self.observe_warn = True
         self.results: list[BatchValidation] = []
 
     @classmethod
@@ -122,7 +125,8 @@ class ContractEnforcer:
         if self.evaluator is None:
             self.check_stream(batch_df)
         evaluator = self._evaluator()
-        if self.policy == "warn" and self.strategy is None and evaluator.observable:
+        if (self.policy == "warn" and self.strategy is None and evaluator.observable
+                and self.observe_warn):
             return self._prepare_observed(batch_df, batch_id, evaluator)
         return self._prepare_measured(batch_df, batch_id, evaluator)
 
@@ -152,10 +156,15 @@ class ContractEnforcer:
                 replayed=replayed,
             )
         finally:
-            if prepared.persisted is not None:
-                prepared.persisted.unpersist()
+            self.release(prepared)
         self._deliver(validation)
         return validation
+
+    def release(self, prepared: PreparedBatch) -> None:
+        """Drop the batch from the cache if this enforcer cached it."""
+        if prepared.persisted is not None:
+            prepared.persisted.unpersist()
+            prepared.persisted = None
 
     # -- internals -----------------------------------------------------------------------
 
@@ -176,13 +185,15 @@ class ContractEnforcer:
                           evaluator: BatchEvaluator) -> PreparedBatch:
         from pyspark.sql import functions as F
 
-        persisted = batch_df.persist()
+        # The caller (MicroBatchWriter) may already hold the batch in cache: never twice.
+        owns_cache = not batch_df.is_cached
+        persisted = batch_df.persist() if owns_cache else batch_df
         metrics = persisted.agg(*evaluator.metric_columns()).first().asDict()
         validation = self._validation(batch_id, metrics)
         decision = self._decide(validation)
         validation = replace(validation, decision=decision.action, reason=decision.reason)
         prepared = PreparedBatch(batch_id, None, validation=validation, source=batch_df,
-                                 persisted=persisted)
+                                 persisted=persisted if owns_cache else None)
         if decision.action == "block":
             prepared.blocked = decision.reason or "blocked by the contract strategy"
             prepared.validation = replace(validation, rows_written=0)
@@ -192,7 +203,7 @@ class ContractEnforcer:
             prepared.main, prepared.main_count = _counted(persisted, f"main_{batch_id}")
             return prepared
         if decision.action == "quarantine" and not self.has_quarantine:
-            persisted.unpersist()
+            self.release(prepared)
             raise RunError(f"node '{self.node}': the contract strategy chose 'quarantine' "
                            "but the node has no quarantine sink",
                            hint="add contract.quarantine to the node")
