@@ -101,6 +101,7 @@ class Measurement:
     nodes: int
     edges: int
     walls: list[float]
+    cpus: list[float]
     peaks_mb: list[float]
 
     @property
@@ -110,6 +111,10 @@ class Measurement:
     @property
     def median(self) -> float:
         return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
 
     @property
     def peak_mb(self) -> float:
@@ -150,8 +155,8 @@ def tauro_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "tauro_compile"]
 
 
-def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one cold `tauro compile` process."""
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + sys) and peak RSS (MB) of one cold process."""
     with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
@@ -162,7 +167,8 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
             stderr.seek(0)
             text = stderr.read().decode(errors="replace")
             raise SystemExit(f"`{shlex.join(command)}` failed ({code}):\n{text[-3000:]}")
-    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def measure(n: int, runs: int, workdir: Path) -> Measurement:
@@ -171,12 +177,14 @@ def measure(n: int, runs: int, workdir: Path) -> Measurement:
     command = [*tauro_command(), "compile", "--project-dir", str(project)]
     env = {k: v for k, v in os.environ.items() if k != "TAURO_PROFILE"}
     walls: list[float] = []
+    cpus: list[float] = []
     peaks: list[float] = []
     for _ in range(runs):
-        wall, peak = run_once(command, env)
+        wall, cpu, peak = run_once(command, env)
         walls.append(wall)
+        cpus.append(cpu)
         peaks.append(peak)
-    return Measurement(n, edges, walls, peaks)
+    return Measurement(n, edges, walls, cpus, peaks)
 
 
 def machine() -> dict[str, str]:
@@ -199,15 +207,15 @@ def machine() -> dict[str, str]:
 def table(results: list[Measurement]) -> str:
     base = results[0]
     lines = [
-        "| nodes | edges | first run (s) | median (s) | min (s) | ms / node (median) "
-        "| growth vs smallest | peak RSS (MB) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| nodes | edges | first run (s) | median (s) | min (s) | CPU user+sys, median (s) "
+        "| ms / node (median) | growth vs smallest | peak RSS (MB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for m in results:
         growth = f"{m.median / base.median:.2f}x time for {m.nodes / base.nodes:.0f}x nodes"
         lines.append(
             f"| {m.nodes} | {m.edges} | {m.first:.3f} | {m.median:.3f} | {min(m.walls):.3f} "
-            f"| {1000 * m.median / m.nodes:.3f} | {growth} | {m.peak_mb:.0f} |"
+            f"| {m.cpu:.3f} | {1000 * m.median / m.nodes:.3f} | {growth} | {m.peak_mb:.0f} |"
         )
     return "\n".join(lines)
 
@@ -232,7 +240,8 @@ def verdicts(results: list[Measurement]) -> list[str]:
     return out
 
 
-def report(results: list[Measurement], argv: list[str], runs: int) -> str:
+def report(results: list[Measurement], argv: list[str], runs: int,
+           load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
     info = machine()
     command = shlex.join([".venv/bin/python", "bench/compile_bench.py", *argv])
     compile_cmd = shlex.join([*(Path(c).name if i == 0 else c for i, c in enumerate(tauro_command())),
@@ -248,11 +257,13 @@ def report(results: list[Measurement], argv: list[str], runs: int) -> str:
         "`var`, `env_var`, `{% if %}`, `{% for %}` and a macro). Every run is a fresh "
         f"`{compile_cmd}` process (interpreter start included, artifacts written), "
         f"{runs} runs per size; the first run is reported apart from the median. Wall time is "
-        "`time.perf_counter()` around the subprocess; peak RSS is the child's `ru_maxrss` "
-        "from `os.wait4`.",
+        "`time.perf_counter()` around the subprocess; CPU time and peak RSS are the child's "
+        "`ru_utime + ru_stime` and `ru_maxrss` from `os.wait4`.",
         "",
         f"Machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
-        f"{info['platform']}.",
+        f"{info['platform']}. Load average (1/5/15 min) before: "
+        f"{'/'.join(f'{x:.2f}' for x in load[0])}, after: {'/'.join(f'{x:.2f}' for x in load[1])} "
+        "(other work on the machine inflates every figure).",
         "",
         table(results),
         "",
@@ -276,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(args_list)
 
     results: list[Measurement] = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tauro-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -283,14 +295,15 @@ def main(argv: list[str] | None = None) -> int:
             m = measure(n, args.runs, workdir)
             results.append(m)
             print(f"N={n:>5}: first {m.first:.3f} s, median {m.median:.3f} s, "
-                  f"peak {m.peak_mb:.0f} MB", flush=True)
+                  f"cpu {m.cpu:.3f} s, peak {m.peak_mb:.0f} MB", flush=True)
+    load_after = os.getloadavg()
     print()
     print(table(results))
     print()
     print("\n".join(verdicts(results)))
     if str(args.output) != "-":
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report(results, args_list, args.runs))
+        args.output.write_text(report(results, args_list, args.runs, (load_before, load_after)))
         print(f"\nwrote {args.output}")
     return 0
 
