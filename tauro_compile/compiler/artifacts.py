@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from tauro_compile.compiler.masking import has_secret_marker, mask_string
 from tauro_compile.streaming.formats import is_secret_key
-from tauro_compile.streaming.secrets import MASK, mask_text
+from tauro_compile.streaming.secrets import MASK
 
 COMPILED_DIR = "compiled"
 
@@ -29,10 +30,12 @@ _FLOW_PAIR = re.compile(
 
 def mask_rendered(text: str, known_secrets: tuple[str, ...]) -> str:
     """`text` (YAML) with secret placeholders, known secret values and secret-key values masked."""
-    text = mask_text(text, known_secrets)
+    text = mask_string(text, known_secrets)
+    if not has_secret_marker(text):
+        return text
     lines = text.split("\n")
     for index, line in enumerate(lines):
-        if ":" not in line:
+        if ":" not in line or not has_secret_marker(line):
             continue
         if "{" in line:
             line = _FLOW_PAIR.sub(_mask_pair, line)
@@ -53,15 +56,17 @@ def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
     """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone."""
     folder = target_dir / COMPILED_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    existing = {entry.name for entry in os.scandir(folder)}
+    base = str(folder)
     for name, text in texts.items():
         content = mask_rendered(substitute(text), known_secrets)
-        path = folder / f"{name}.yml"
-        try:
-            if path.read_text(encoding="utf-8") == content:
-                continue
-        except OSError:
-            pass
-        path.write_text(content, encoding="utf-8")
+        path = os.path.join(base, name + ".yml")
+        if name + ".yml" in existing:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == content:
+                    continue
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(content)
     if clean:
         _remove_stale(folder, (f"{name}.yml" for name in texts))
     return folder

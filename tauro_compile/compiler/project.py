@@ -81,7 +81,7 @@ class ProjectFile:
     """A text file of the project: its project-relative posix path and content."""
 
     rel: str
-    path: Path
+    path: str      # absolute
     text: str
 
 
@@ -142,7 +142,8 @@ def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
              *, required: bool) -> tuple[list[ProjectFile], list[Problem]]:
     """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped."""
     root = project.project_dir
-    found: dict[str, Path] = {}
+    prefix = len(str(root)) + 1
+    found: dict[str, str] = {}
     problems: list[Problem] = []
     for directory in dirs:
         base = root / directory
@@ -157,12 +158,13 @@ def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             for name in files:
                 if name.endswith(suffixes) and not name.startswith("."):
-                    full = Path(current, name)
-                    found.setdefault(full.relative_to(root).as_posix(), full)
+                    full = os.path.join(current, name)
+                    found.setdefault(full[prefix:].replace(os.sep, "/"), full)
     result = []
     for rel in sorted(found):
         try:
-            text = found[rel].read_text(encoding="utf-8")
+            with open(found[rel], encoding="utf-8") as handle:
+                text = handle.read()
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(f"cannot read the file: {exc}", file=rel, code="unreadable"))
             continue

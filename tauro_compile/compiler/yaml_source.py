@@ -1,8 +1,11 @@
 """YAML with line numbers: fast loading through libyaml, field-path -> line lookups on demand.
 
-Loading goes through `yaml.CSafeLoader` (libyaml) without marks, which is what keeps a
-5000-file project fast. Lines are only needed when there is a problem to report, so a
-`LineIndex` composes the node tree (with marks) lazily, the first time it is asked.
+Loading goes through `yaml.CSafeLoader` (libyaml): the C parser composes the node tree and
+a small builder turns it into dicts, lists and scalars, skipping PyYAML's generator-based
+constructor (which costs more than the parsing itself). Anything unusual (merge keys `<<`,
+`!!set`/`!!omap`, recursive aliases, unknown tags) goes through the ordinary `yaml.load`,
+so the result is always what PyYAML's safe loader gives. Lines are only needed when there
+is a problem to report, so a `LineIndex` composes the tree again lazily, when asked.
 """
 
 from __future__ import annotations
@@ -15,6 +18,30 @@ import yaml
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FieldPath = Sequence[str | int]
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SCALAR_TAGS: dict[tuple[str, bool], str] = {}
+
+
+class _FastLoader(Loader):  # type: ignore[misc, valid-type]
+    """CSafeLoader whose implicit scalar resolution is cached by value (keys repeat a lot)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            key = (value, implicit[1])
+            tag = _SCALAR_TAGS.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_SCALAR_TAGS) > 50_000:
+                    _SCALAR_TAGS.clear()
+                _SCALAR_TAGS[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+class _Unusual(Exception):
+    """The document needs PyYAML's full constructor."""
 
 
 class YamlSyntaxError(ValueError):
@@ -30,7 +57,10 @@ class YamlSyntaxError(ValueError):
 def load_yaml(text: str) -> Any:
     """Parse one YAML document; raise YamlSyntaxError with the line of the problem."""
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - CSafeLoader is the safe loader
+        try:
+            return _load_fast(text)
+        except (_Unusual, RecursionError):
+            return yaml.load(text, Loader=Loader)  # noqa: S506 - CSafeLoader is the safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
@@ -43,6 +73,38 @@ def load_yaml(text: str) -> Any:
         raise YamlSyntaxError(str(exc).splitlines()[0], None) from None
     except (TypeError, ValueError) as exc:  # e.g. an unhashable key: `path: {{ x }}` unquoted
         raise YamlSyntaxError(f"cannot build the YAML value: {exc}", None) from None
+
+
+def _load_fast(text: str) -> Any:
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(node, loader, loader.yaml_constructors)
+    finally:
+        loader.dispose()
+
+
+def _build(node: yaml.Node, loader: Any, constructors: dict[str, Any]) -> Any:
+    """Python values of a composed node (a plain function: no closure cycle to collect)."""
+    cls = node.__class__
+    tag = node.tag
+    if cls is yaml.ScalarNode:
+        if tag == _STR:
+            return node.value
+        constructor = constructors.get(tag)
+        if constructor is None:
+            raise _Unusual
+        return constructor(loader, node)
+    if cls is yaml.MappingNode and tag == _MAP:
+        result = {}
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                raise _Unusual
+            result[_build(key, loader, constructors)] = _build(value, loader, constructors)
+        return result
+    if cls is yaml.SequenceNode and tag == _SEQ:
+        return [_build(item, loader, constructors) for item in node.value]
+    raise _Unusual
 
 
 def first_content_line(text: str) -> int:
