@@ -1,0 +1,217 @@
+"""Per-node run state: an explicit state machine and the record the runner keeps for each node.
+
+States and the transitions allowed between them:
+
+    pending  -> starting | skipped | stopped
+    starting -> running | failed | pending (restart after a failed start) | stopped
+    running  -> succeeded | failed | pending (restart after a failed query) | stopped
+    succeeded, failed, skipped, stopped: terminal
+
+An illegal transition is a bug in the runner, so it raises `IllegalTransition`.
+Every record is guarded by one lock per `RunState`, so the supervisor loop, the batch
+listener (called from Spark's foreachBatch threads) and the results writer can share it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class NodeState(StrEnum):
+    """Where one node is in its life during a run."""
+
+    PENDING = "pending"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.SKIPPED,
+                             NodeState.STOPPED})
+
+ALLOWED_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
+    NodeState.PENDING: frozenset({NodeState.STARTING, NodeState.SKIPPED, NodeState.STOPPED}),
+    NodeState.STARTING: frozenset({NodeState.RUNNING, NodeState.FAILED, NodeState.PENDING,
+                                   NodeState.STOPPED}),
+    NodeState.RUNNING: frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.PENDING,
+                                  NodeState.STOPPED}),
+    NodeState.SUCCEEDED: frozenset(),
+    NodeState.FAILED: frozenset(),
+    NodeState.SKIPPED: frozenset(),
+    NodeState.STOPPED: frozenset(),
+}
+
+BATCH_RESULTS_KEPT = 50
+
+
+class IllegalTransition(RuntimeError):
+    """The runner tried a state change the state machine forbids (a bug, not a user error)."""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One executed micro-batch as Spark reported it."""
+
+    batch_id: int
+    input_rows: int
+    input_rows_per_second: float | None = None
+    processed_rows_per_second: float | None = None
+    duration_ms: int | None = None
+    rows_out: int | None = None
+    timestamp: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "input_rows": self.input_rows,
+            "input_rows_per_second": self.input_rows_per_second,
+            "processed_rows_per_second": self.processed_rows_per_second,
+            "duration_ms": self.duration_ms,
+            "rows_out": self.rows_out,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass
+class NodeRecord:
+    """What the runner knows about one node; read it through `RunState.snapshot()`."""
+
+    name: str
+    unique_id: str
+    bounded: bool
+    checkpoint_location: str | None = None
+    state: NodeState = NodeState.PENDING
+    reason: str | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    ended_at: float | None = None
+    batches: int = 0
+    rows_in: int = 0
+    rows_out: int | None = None
+    last_progress: BatchProgress | None = None
+    error: str | None = None
+    error_summary: str | None = None
+    not_before: float | None = None          # a pending restart waits until then
+    batch_results: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=BATCH_RESULTS_KEPT))
+    batch_totals: dict[str, float] = field(default_factory=dict)
+    seen_batch_ids: set[int] = field(default_factory=set)
+
+    def copy(self) -> NodeRecord:
+        """A detached copy, safe to read without the lock."""
+        return NodeRecord(
+            name=self.name, unique_id=self.unique_id, bounded=self.bounded,
+            checkpoint_location=self.checkpoint_location, state=self.state, reason=self.reason,
+            attempts=self.attempts, started_at=self.started_at, ended_at=self.ended_at,
+            batches=self.batches, rows_in=self.rows_in, rows_out=self.rows_out,
+            last_progress=self.last_progress, error=self.error,
+            error_summary=self.error_summary, not_before=self.not_before,
+            batch_results=deque(self.batch_results, maxlen=BATCH_RESULTS_KEPT),
+            batch_totals=dict(self.batch_totals), seen_batch_ids=set(),
+        )
+
+    def duration_s(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else now
+        return round(end - self.started_at, 3)
+
+
+class RunState:
+    """Every node's record, in plan order, behind one lock."""
+
+    def __init__(self, records: Iterable[NodeRecord], clock: Any = None) -> None:
+        import time
+
+        self._clock = clock or time.time
+        self._lock = threading.RLock()
+        self._records: dict[str, NodeRecord] = {r.name: r for r in records}
+        self._listeners: list[Any] = []
+
+    def on_change(self, callback: Any) -> None:
+        """Call `callback(name, old_state, new_state, record_copy)` after every transition."""
+        self._listeners.append(callback)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._records)
+
+    def state(self, name: str) -> NodeState:
+        with self._lock:
+            return self._records[name].state
+
+    def get(self, name: str) -> NodeRecord:
+        with self._lock:
+            return self._records[name].copy()
+
+    def snapshot(self) -> list[NodeRecord]:
+        with self._lock:
+            return [r.copy() for r in self._records.values()]
+
+    def transition(self, name: str, new: NodeState, *, reason: str | None = None,
+                   error: str | None = None, error_summary: str | None = None,
+                   not_before: float | None = None) -> None:
+        """Move `name` to `new`, or raise IllegalTransition; timestamps follow the state."""
+        with self._lock:
+            record = self._records[name]
+            old = record.state
+            if new not in ALLOWED_TRANSITIONS[old]:
+                raise IllegalTransition(f"node '{name}': {old.value} -> {new.value} is not allowed")
+            now = self._clock()
+            record.state = new
+            record.reason = reason
+            record.not_before = not_before
+            if new is NodeState.STARTING:
+                record.attempts += 1
+                if record.started_at is None:
+                    record.started_at = now
+            if error is not None:
+                record.error = error
+                record.error_summary = error_summary
+            if new.terminal and record.started_at is not None:
+                record.ended_at = now
+            copy = record.copy()
+        for callback in self._listeners:
+            callback(name, old, new, copy)
+
+    def add_progress(self, name: str, progress: BatchProgress) -> bool:
+        """Count one executed batch once (deduplicated by batch id); True when it was new."""
+        with self._lock:
+            record = self._records[name]
+            if progress.batch_id in record.seen_batch_ids:
+                return False
+            record.seen_batch_ids.add(progress.batch_id)
+            record.batches += 1
+            record.rows_in += progress.input_rows
+            if progress.rows_out is not None:
+                record.rows_out = (record.rows_out or 0) + progress.rows_out
+            if record.last_progress is None or progress.batch_id >= record.last_progress.batch_id:
+                record.last_progress = progress
+            return True
+
+    def add_batch_result(self, name: str, result: dict[str, Any]) -> None:
+        """Keep the latest per-batch details (contracts, dead letters) and sum numeric fields."""
+        with self._lock:
+            record = self._records.get(name)
+            if record is None:
+                return
+            record.batch_results.append(dict(result))
+            for key, value in result.items():
+                if key != "batch_id" and isinstance(value, int | float) and not isinstance(value, bool):
+                    record.batch_totals[key] = record.batch_totals.get(key, 0) + value
+
+    def all_terminal(self) -> bool:
+        with self._lock:
+            return all(r.state.terminal for r in self._records.values())

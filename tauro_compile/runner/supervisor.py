@@ -1,0 +1,300 @@
+"""Supervise a RunPlan: start nodes in dependency order, watch them, restart, skip, stop.
+
+Start rules (DESIGN.md section 4):
+
+- a bounded node (available_now/once) starts when every upstream has succeeded; an
+  upstream that is continuous only has to be running with its output existing;
+- a continuous node (processing_time/continuous) starts when every upstream is running
+  or has succeeded and its output exists (the engine may create an empty Delta table);
+- an upstream that is not in the plan (left out by `--select`) is taken as available.
+
+A bounded node succeeds only when its query terminated without an exception. A failed
+node restarts with doubling backoff when its policy says so, up to `max_restarts`; then it
+is failed, its pending descendants are skipped with the reason, its running descendants are
+stopped (they would wait forever on a dead input), and unrelated branches go on; with
+`fail_fast` every other node is stopped or skipped at once. `request_stop()` (from a signal
+handler) stops every query, downstream first. The loop ends when every node is terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
+from tauro_compile.runner.engine import NodeStartError, QueryEngine, QueryHandle
+from tauro_compile.runner.failures import hint_for, summarize_error
+from tauro_compile.runner.plan import PlannedNode, RunPlan
+from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.durations import parse_duration
+
+BACKOFF_CAP_SECONDS = 300.0
+BatchCallback = Callable[[str, BatchProgress], None]
+TickCallback = Callable[[RunState], None]
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    status: str                      # succeeded | failed | stopped
+    exit_code: int
+    failed_nodes: list[str] = field(default_factory=list)
+    records: list[NodeRecord] = field(default_factory=list)
+
+
+def restart_delay(backoff: str, attempt: int) -> float:
+    """Seconds to wait before restart number `attempt` (1-based): doubling, capped."""
+    base = parse_duration(backoff, maximum=None).seconds
+    return min(base * (2 ** (attempt - 1)), max(base, BACKOFF_CAP_SECONDS))
+
+
+class RunSupervisor:
+    """Drives every node of a plan through its state machine until all are terminal."""
+
+    def __init__(self, plan: RunPlan, engine: QueryEngine, *, fail_fast: bool = False,
+                 poll_interval: float = 0.2, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.fail_fast = fail_fast or plan.fail_fast
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._nodes = {n.name: n for n in plan.nodes}
+        self._children: dict[str, list[str]] = {n.name: [] for n in plan.nodes}
+        for n in plan.nodes:
+            for up in n.depends_on:
+                if up in self._children:
+                    self._children[up].append(n.name)
+        self.state = RunState(
+            (NodeRecord(name=n.name, unique_id=n.unique_id, bounded=n.bounded,
+                        checkpoint_location=n.config.streaming.checkpoint_location)
+             for n in plan.nodes),
+            clock=clock,
+        )
+        self._handles: dict[str, QueryHandle] = {}
+        self._stop_reason: str | None = None
+        self._stopped_by_request = False
+        self._batch_callbacks: list[BatchCallback] = []
+        self._tick_callbacks: list[TickCallback] = []
+
+    # -- wiring -------------------------------------------------------------------------
+    def on_batch(self, callback: BatchCallback) -> None:
+        self._batch_callbacks.append(callback)
+
+    def on_tick(self, callback: TickCallback) -> None:
+        self._tick_callbacks.append(callback)
+
+    def request_stop(self, reason: str = "stopped by signal") -> None:
+        """Ask the loop to stop every node; safe to call from a signal handler (sets a flag)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_reason is not None
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Supervise until every node is terminal; return the outcome."""
+        while not self.state.all_terminal():
+            self.step()
+            if self.state.all_terminal():
+                break
+            self._wait()
+        self._tick()
+        return self.outcome()
+
+    def step(self) -> None:
+        """One pass: honour a stop request, poll running queries, skip, start what can start."""
+        if self._stop_reason is not None and not self._stopped_by_request:
+            self._stopped_by_request = True
+            self._stop_all(self._stop_reason, pending_state=NodeState.STOPPED)
+        self._poll_running()
+        self._propagate_skips()
+        if self._stop_reason is None:
+            self._start_ready()
+        self._tick()
+
+    def outcome(self) -> RunOutcome:
+        records = self.state.snapshot()
+        failed = [r.name for r in records if r.state is NodeState.FAILED]
+        if failed:
+            return RunOutcome("failed", EXIT_NODE_FAILED, failed, records)
+        if any(r.state is NodeState.STOPPED for r in records):
+            return RunOutcome("stopped", EXIT_OK, [], records)
+        return RunOutcome("succeeded", EXIT_OK, [], records)
+
+    def _wait(self) -> None:
+        """Sleep one poll interval, or wake early when a bounded query ends."""
+        for name, handle in list(self._handles.items()):
+            if self._nodes[name].bounded and self.state.state(name) is NodeState.RUNNING:
+                # An error surfaces here too; the poll that follows reads it from the handle.
+                with contextlib.suppress(Exception):
+                    handle.await_termination(self.poll_interval)
+                return
+        self._sleep(self.poll_interval)
+
+    def _tick(self) -> None:
+        for callback in self._tick_callbacks:
+            callback(self.state)
+
+    # -- watching running queries --------------------------------------------------------
+    def _poll_running(self) -> None:
+        for node in self.plan.nodes:
+            handle = self._handles.get(node.name)
+            if handle is None or self.state.state(node.name) is not NodeState.RUNNING:
+                continue
+            active = handle.is_active          # read before progress, so none is missed
+            self._collect_progress(node.name, handle)
+            if active:
+                continue
+            error = handle.exception()
+            del self._handles[node.name]
+            if error is not None:
+                self._node_failed(node, error)
+            elif node.bounded:
+                self.state.transition(node.name, NodeState.SUCCEEDED)
+            else:
+                self.state.transition(node.name, NodeState.STOPPED,
+                                      reason="the query was stopped outside Tauro")
+
+    def _collect_progress(self, name: str, handle: QueryHandle) -> None:
+        try:
+            events = handle.new_progress()
+        except Exception:  # progress is informative; never fail a node over it
+            return
+        for progress in events:
+            if self.state.add_progress(name, progress):
+                for callback in self._batch_callbacks:
+                    callback(name, progress)
+
+    # -- failures, skips, stops -----------------------------------------------------------
+    def _node_failed(self, node: PlannedNode, error: str, *, hint: str | None = None,
+                     retryable: bool = True) -> None:
+        record = self.state.get(node.name)
+        summary = summarize_error(error)
+        hint = hint or hint_for(error, checkpoint=node.config.streaming.checkpoint_location)
+        detail = f"{summary}\n  hint: {hint}" if hint else summary
+        policy = node.config.on_failure
+        restarts_done = max(record.attempts - 1, 0)
+        if (retryable and policy.action == "restart" and restarts_done < policy.max_restarts
+                and self._stop_reason is None):
+            delay = restart_delay(policy.backoff, restarts_done + 1)
+            self.state.transition(
+                node.name, NodeState.PENDING, error=error, error_summary=detail,
+                not_before=self._clock() + delay,
+                reason=f"restart {restarts_done + 1}/{policy.max_restarts} in {delay:g}s "
+                       f"after: {summary}")
+            return
+        self.state.transition(node.name, NodeState.FAILED, reason=summary, error=error,
+                              error_summary=detail)
+        if self.fail_fast:
+            self._stop_all(f"fail-fast: node '{node.name}' failed", pending_state=NodeState.SKIPPED)
+        else:
+            self._stop_running_descendants(node.name)
+
+    def _descendants(self, name: str) -> list[str]:
+        seen: list[str] = []
+        stack = list(self._children.get(name, ()))
+        while stack:
+            child = stack.pop()
+            if child not in seen:
+                seen.append(child)
+                stack.extend(self._children.get(child, ()))
+        order = [n.name for n in self.plan.nodes]
+        return sorted(seen, key=order.index)
+
+    def _stop_running_descendants(self, name: str) -> None:
+        for child in reversed(self._descendants(name)):
+            if self.state.state(child) in (NodeState.RUNNING, NodeState.STARTING):
+                self._stop_node(child, f"upstream '{name}' failed")
+
+    def _propagate_skips(self) -> None:
+        for node in self.plan.nodes:
+            if self.state.state(node.name) is not NodeState.PENDING:
+                continue
+            for up in node.depends_on:
+                if up not in self._nodes:
+                    continue
+                up_state = self.state.state(up)
+                if up_state in (NodeState.FAILED, NodeState.SKIPPED, NodeState.STOPPED):
+                    word = {NodeState.FAILED: "failed", NodeState.SKIPPED: "was skipped",
+                            NodeState.STOPPED: "was stopped"}[up_state]
+                    self.state.transition(node.name, NodeState.SKIPPED,
+                                          reason=f"upstream '{up}' {word}")
+                    break
+
+    def _stop_all(self, reason: str, *, pending_state: NodeState) -> None:
+        """Stop running queries downstream first; pending nodes move to `pending_state`."""
+        for node in reversed(self.plan.nodes):
+            current = self.state.state(node.name)
+            if current in (NodeState.RUNNING, NodeState.STARTING):
+                self._stop_node(node.name, reason)
+            elif current is NodeState.PENDING:
+                self.state.transition(node.name, pending_state, reason=reason)
+
+    def _stop_node(self, name: str, reason: str) -> None:
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            # Stopping a query that has just died raises its error, which no longer matters.
+            with contextlib.suppress(Exception):
+                handle.stop()
+            self._collect_progress(name, handle)
+        self.state.transition(name, NodeState.STOPPED, reason=reason)
+
+    # -- starting ------------------------------------------------------------------------
+    def _start_ready(self) -> None:
+        now = self._clock()
+        for node in self.plan.nodes:
+            if self._stop_reason is not None:
+                return
+            record_state = self.state.state(node.name)
+            if record_state is not NodeState.PENDING:
+                continue
+            not_before = self.state.get(node.name).not_before
+            if not_before is not None and now < not_before:
+                continue
+            if self._upstreams_ready(node):
+                self._start(node)
+
+    def _upstreams_ready(self, node: PlannedNode) -> bool:
+        for up in node.depends_on:
+            upstream = self._nodes.get(up)
+            if upstream is None:
+                continue
+            up_state = self.state.state(up)
+            if up_state is NodeState.SUCCEEDED:
+                if not node.bounded and not self.engine.ensure_output(upstream):
+                    return False
+                continue
+            if up_state is NodeState.RUNNING and not upstream.bounded:
+                if not self.engine.ensure_output(upstream):
+                    return False
+                continue
+            if up_state is NodeState.RUNNING and not node.bounded:
+                # continuous downstream of a bounded upstream still running
+                if not self.engine.ensure_output(upstream):
+                    return False
+                continue
+            return False
+        return True
+
+    def _start(self, node: PlannedNode) -> None:
+        self.state.transition(node.name, NodeState.STARTING)
+        try:
+            handle = self.engine.start(node)
+        except NodeStartError as exc:
+            self._node_failed(node, exc.detail, hint=exc.hint, retryable=exc.retryable)
+            return
+        except Exception as exc:  # an unexpected start failure is still this node's failure
+            self._node_failed(node, f"{type(exc).__name__}: {exc}")
+            return
+        self._handles[node.name] = handle
+        if self._stop_reason is not None:
+            self._stop_node(node.name, self._stop_reason)
+            return
+        self.state.transition(node.name, NodeState.RUNNING)
