@@ -44,7 +44,7 @@ def mask_rendered(text: str, known_secrets: tuple[str, ...]) -> str:
 
 
 def _mask_pair(match: re.Match[str]) -> str:
-    if not is_secret_key(match.group("key")) or match.group("value").strip() in ("", f'"{MASK}"'):
+    if not is_secret_key(match.group("key")) or match.group("value").strip().strip("\"'") in ("", MASK):
         return match.group(0)
     quote = match.group("q")
     return f'{match.group("lead")}{quote}{match.group("key")}{quote}{match.group("sep")}"{MASK}"'

@@ -246,7 +246,7 @@ class _Compilation:
                 config = InputConfig.model_validate(rendered)
             except ValidationError as exc:
                 self.problems.extend(validation_problems(
-                    exc, InputConfig, file=PROJECT_FILE, prefix=prefix,
+                    exc, InputConfig, file=PROJECT_FILE, prefix=prefix, field_prefix=prefix,
                     locate=lambda p: (self._project_line(p), "source"),
                 ))
                 continue

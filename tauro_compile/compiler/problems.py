@@ -50,10 +50,15 @@ def validation_problems(
     file: str,
     locate: Locator,
     prefix: Sequence[str | int] = (),
+    field_prefix: Sequence[str | int] = (),
     node: str | None = None,
     mask: Callable[[str], str] = lambda text: text,
 ) -> list[Problem]:
-    """One Problem per pydantic error, with the field path, line and a did-you-mean for typos."""
+    """One Problem per pydantic error, with the field path, line and a did-you-mean for typos.
+
+    `prefix` is where the validated value sits in its file (for the line lookup);
+    `field_prefix` is prepended to the field path shown to the user.
+    """
     problems = []
     tags = _union_tags(model)
     by_path: dict[tuple[str | int, ...], list[Any]] = {}
@@ -90,7 +95,8 @@ def validation_problems(
                 path, message, expected, found = duration
         line, line_kind = locate((*prefix, *path))
         problems.append(Problem(
-            message, file=file, line=line, line_kind=line_kind, field=field_path_text(path),
+            message, file=file, line=line, line_kind=line_kind,
+            field=field_path_text((*field_prefix, *path)),
             expected=expected, found=found, hint=hint, code=f"schema.{kind}", node=node,
         ))
     return problems

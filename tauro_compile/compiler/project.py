@@ -125,6 +125,7 @@ def load_project(project_dir: Path) -> ProjectConfig:
         except ValidationError as exc:
             problems += validation_problems(
                 exc, model, file=PROJECT_FILE, locate=locate, prefix=(section,),
+                field_prefix=(section,),
             )
     if "checkpoint_location" in project.streaming or "query_name" in project.streaming:
         problems.append(Problem(

@@ -1,0 +1,53 @@
+"""Functional-test helpers: a project given as `{path: text}` written to tmp_path, and the CLI.
+
+    def test_x(make_project, tauro):
+        project = make_project({"tauro_project.yml": "...", "nodes/a.yml": "..."})
+        result = tauro("compile", "--project-dir", project)
+        assert result.exit_code == 0
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tauro_compile.cli import main
+
+ProjectFactory = Callable[..., Path]
+Tauro = Callable[..., Result]
+
+
+def write_project(root: Path, files: Mapping[str, str]) -> Path:
+    """Write each `{relative path: text}` entry (dedented) under `root`; returns `root`."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> ProjectFactory:
+    """Write a project into a fresh directory under tmp_path (name: `project` unless given)."""
+
+    def make(files: Mapping[str, str], name: str = "project") -> Path:
+        return write_project(tmp_path / name, files)
+
+    return make
+
+
+@pytest.fixture
+def tauro(monkeypatch: pytest.MonkeyPatch) -> Tauro:
+    """Invoke the `tauro` CLI in-process; stdout and stderr are kept apart on the result."""
+    monkeypatch.delenv("TAURO_PROFILE", raising=False)
+
+    def invoke(*args: str | Path, env: Mapping[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(main, [str(a) for a in args], env=dict(env or {}),
+                             catch_exceptions=False)
+
+    return invoke

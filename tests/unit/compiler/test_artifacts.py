@@ -1,0 +1,34 @@
+"""Masking of compiled (rendered) YAML."""
+
+from __future__ import annotations
+
+from tauro_compile.compiler.artifacts import mask_rendered, write_compiled
+
+
+def test_mask_rendered_keeps_lines_and_masks_secrets():
+    text = (
+        "output:\n"
+        "  options:\n"
+        "    kafka.sasl.jaas.config: 'module required password=abc;'\n"
+        "    kafka.bootstrap.servers: host:9092\n"
+        "    password: ${secret:PW}\n"
+        "    inline: {token: tok-123, user: bob, 'api_key': \"k1\"}\n"
+        "    plain: uses env-secret-value here\n"
+    )
+    masked = mask_rendered(text, ("env-secret-value",))
+    lines = masked.splitlines()
+    assert len(lines) == len(text.splitlines())
+    assert lines[2] == '    kafka.sasl.jaas.config: "***"'
+    assert lines[3] == "    kafka.bootstrap.servers: host:9092"
+    assert lines[4] == "    password: ***"
+    assert "tok-123" not in lines[5] and "k1" not in lines[5] and "user: bob" in lines[5]
+    assert lines[6] == "    plain: uses *** here"
+
+
+def test_write_compiled_cleans_only_on_request(tmp_path):
+    write_compiled(tmp_path, {"a": "x: 1\n", "b": "y: 2\n"}, clean=True)
+    write_compiled(tmp_path, {"a": "x: 3\n"}, clean=False)
+    assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == ["a.yml", "b.yml"]
+    assert (tmp_path / "compiled" / "a.yml").read_text() == "x: 3\n"
+    write_compiled(tmp_path, {"a": "x: 3\n"}, clean=True)
+    assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == ["a.yml"]
