@@ -97,12 +97,13 @@ class RunResultsWriter:
 
     def __init__(self, plan: RunPlan, *, invocation: dict[str, Any] | None = None,
                  interval: float = 2.0, run_id: str | None = None,
-                 clock: Any = time.time) -> None:
+                 known_secrets: tuple[str, ...] = (), clock: Any = time.time) -> None:
         self.plan = plan
         self.path = Path(plan.target_dir) / RUN_RESULTS_FILE
         self.run_id = run_id or uuid.uuid4().hex
         self.invocation = {"command": "run", "pid": os.getpid(), **(invocation or {})}
         self.interval = interval
+        self.known_secrets = known_secrets
         self._clock = clock
         self.started_at = clock()
         self._last_write = 0.0
@@ -124,7 +125,7 @@ class RunResultsWriter:
             },
             "nodes": {r.name: node_result(r, now) for r in state.snapshot()},
         }
-        return mask_structure(doc)
+        return mask_structure(doc, self.known_secrets)
 
     def maybe_write(self, state: RunState) -> bool:
         """Write a 'running' snapshot when `interval` has passed since the last write."""

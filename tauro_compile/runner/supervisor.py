@@ -45,6 +45,24 @@ class RunOutcome:
     records: list[NodeRecord] = field(default_factory=list)
 
 
+def topological_order(nodes: tuple[PlannedNode, ...] | list[PlannedNode]) -> list[PlannedNode]:
+    """`nodes` with every node after its upstreams, otherwise keeping the given order."""
+    by_name = {n.name: n for n in nodes}
+    done: set[str] = set()
+    order: list[PlannedNode] = []
+    remaining = list(nodes)
+    while remaining:
+        ready = [n for n in remaining
+                 if all(up in done or up not in by_name for up in n.depends_on)]
+        if not ready:  # a cycle: the compiler refuses these; keep the given order
+            ready = remaining[:1]
+        for n in ready:
+            done.add(n.name)
+            order.append(n)
+        remaining = [n for n in remaining if n.name not in done]
+    return order
+
+
 def restart_delay(backoff: str, attempt: int) -> float:
     """Seconds to wait before restart number `attempt` (1-based): doubling, capped."""
     base = parse_duration(backoff, maximum=None).seconds
@@ -63,16 +81,17 @@ class RunSupervisor:
         self.poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
-        self._nodes = {n.name: n for n in plan.nodes}
-        self._children: dict[str, list[str]] = {n.name: [] for n in plan.nodes}
-        for n in plan.nodes:
+        self._order = topological_order(plan.nodes)
+        self._nodes = {n.name: n for n in self._order}
+        self._children: dict[str, list[str]] = {n.name: [] for n in self._order}
+        for n in self._order:
             for up in n.depends_on:
                 if up in self._children:
                     self._children[up].append(n.name)
         self.state = RunState(
             (NodeRecord(name=n.name, unique_id=n.unique_id, bounded=n.bounded,
                         checkpoint_location=n.config.streaming.checkpoint_location)
-             for n in plan.nodes),
+             for n in self._order),
             clock=clock,
         )
         self._handles: dict[str, QueryHandle] = {}
@@ -144,7 +163,7 @@ class RunSupervisor:
 
     # -- watching running queries --------------------------------------------------------
     def _poll_running(self) -> None:
-        for node in self.plan.nodes:
+        for node in self._order:
             handle = self._handles.get(node.name)
             if handle is None or self.state.state(node.name) is not NodeState.RUNNING:
                 continue
@@ -205,7 +224,7 @@ class RunSupervisor:
             if child not in seen:
                 seen.append(child)
                 stack.extend(self._children.get(child, ()))
-        order = [n.name for n in self.plan.nodes]
+        order = [n.name for n in self._order]
         return sorted(seen, key=order.index)
 
     def _stop_running_descendants(self, name: str) -> None:
@@ -214,7 +233,7 @@ class RunSupervisor:
                 self._stop_node(child, f"upstream '{name}' failed")
 
     def _propagate_skips(self) -> None:
-        for node in self.plan.nodes:
+        for node in self._order:
             if self.state.state(node.name) is not NodeState.PENDING:
                 continue
             for up in node.depends_on:
@@ -230,7 +249,7 @@ class RunSupervisor:
 
     def _stop_all(self, reason: str, *, pending_state: NodeState) -> None:
         """Stop running queries downstream first; pending nodes move to `pending_state`."""
-        for node in reversed(self.plan.nodes):
+        for node in reversed(self._order):
             current = self.state.state(node.name)
             if current in (NodeState.RUNNING, NodeState.STARTING):
                 self._stop_node(node.name, reason)
@@ -249,7 +268,7 @@ class RunSupervisor:
     # -- starting ------------------------------------------------------------------------
     def _start_ready(self) -> None:
         now = self._clock()
-        for node in self.plan.nodes:
+        for node in self._order:
             if self._stop_reason is not None:
                 return
             record_state = self.state.state(node.name)
@@ -268,23 +287,25 @@ class RunSupervisor:
                 continue
             up_state = self.state.state(up)
             if up_state is NodeState.SUCCEEDED:
-                if not node.bounded and not self.engine.ensure_output(upstream):
-                    return False
-                continue
-            if up_state is NodeState.RUNNING and not upstream.bounded:
-                if not self.engine.ensure_output(upstream):
-                    return False
-                continue
-            if up_state is NodeState.RUNNING and not node.bounded:
-                # continuous downstream of a bounded upstream still running
-                if not self.engine.ensure_output(upstream):
-                    return False
-                continue
-            return False
+                pass
+            elif up_state is NodeState.RUNNING and not (node.bounded and upstream.bounded):
+                pass  # a continuous upstream, or a continuous reader of a running one
+            else:
+                return False
+            # A finished upstream that received no data never created its table: create it
+            # empty, so the downstream runs (on no rows) instead of failing to find its input.
+            if not self.engine.ensure_output(upstream):
+                return False
         return True
 
     def _start(self, node: PlannedNode) -> None:
         self.state.transition(node.name, NodeState.STARTING)
+        if not node.bounded and self._children[node.name]:
+            # Create the output before the query runs, so its readers can start at once and
+            # the empty table never races the query's own first commit. A failure here is
+            # reported by the start itself.
+            with contextlib.suppress(Exception):
+                self.engine.ensure_output(node)
         try:
             handle = self.engine.start(node)
         except NodeStartError as exc:

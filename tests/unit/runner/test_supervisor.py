@@ -216,3 +216,10 @@ def test_engine_bug_at_start_fails_the_node_not_the_run() -> None:
 
     _, out = _run(plan(node("a")), Broken(clock), clock)
     assert _states(out) == {"a": "failed"} and out.records[0].reason == "RuntimeError: engine exploded"
+
+
+def test_plan_order_is_made_topological() -> None:
+    from tauro_compile.runner.supervisor import topological_order
+
+    nodes = [node("c", "b"), node("b", "a"), node("a"), node("z")]
+    assert [n.name for n in topological_order(nodes)] == ["a", "z", "b", "c"]

@@ -1,0 +1,250 @@
+"""The QueryEngine on real Spark: nodes start through the streaming layer's StreamingQueryManager.
+
+Progress: each poll reads the query's `lastProgress` (two JVM calls) and, only when batches
+may have been missed since the previous poll (a gap in batch ids) or once the query has
+ended, drains `recentProgress`. Only executed batches count (a progress with an `addBatch`
+duration); Spark's idle progress events, which repeat the next batch id without running
+it, are ignored. The supervisor deduplicates by batch id, so counts are exact.
+
+Outputs: before a downstream stream can start on a Delta output, the table must exist. When
+it does not yet (no batch committed), `ensure_output` creates it empty, with the schema of
+the node's own stream (its reader and transforms, built but not started) and its partition
+columns; the table gets `delta.enableChangeDataFeed` when a node of the plan reads it as a
+change feed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from tauro_compile.runner.engine import NodeStartError, OutputPreview
+from tauro_compile.runner.plan import PlannedNode, RunPlan
+from tauro_compile.runner.state import BatchProgress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+FILE_SINKS = ("parquet", "json")
+
+
+def parse_progress(doc: dict[str, Any]) -> BatchProgress | None:
+    """A BatchProgress from one progress JSON document; None for an idle (no batch) event."""
+    from tauro_compile.streaming.writers import rows_out
+
+    durations = doc.get("durationMs") or {}
+    if "addBatch" not in durations:
+        return None
+    duration = doc.get("batchDuration", durations.get("triggerExecution"))
+    return BatchProgress(
+        batch_id=int(doc["batchId"]),
+        input_rows=int(doc.get("numInputRows") or 0),
+        input_rows_per_second=_float(doc.get("inputRowsPerSecond")),
+        processed_rows_per_second=_float(doc.get("processedRowsPerSecond")),
+        duration_ms=None if duration is None else int(duration),
+        rows_out=rows_out(doc),
+        timestamp=doc.get("timestamp"),
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else round(float(value), 1)
+    except (TypeError, ValueError):
+        return None
+
+
+class SparkQueryHandle:
+    """A started StreamingQuery, as the supervisor sees it."""
+
+    def __init__(self, query: StreamingQuery) -> None:
+        self.query = query
+        self._last_timestamp: str | None = None
+        self._max_batch = -1
+        self._drained_at_end = False
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.query.isActive)
+
+    def exception(self) -> str | None:
+        exc = self.query.exception()
+        if exc is None:
+            return None
+        desc = getattr(exc, "_desc", None) or str(exc)
+        return str(desc)
+
+    def new_progress(self) -> list[BatchProgress]:
+        jquery = self.query._jsq  # type: ignore[attr-defined]
+        if not self._drained_at_end and not jquery.isActive():
+            self._drained_at_end = True
+            return self._take([json.loads(p.json()) for p in jquery.recentProgress()])
+        last = jquery.lastProgress()
+        if last is None:
+            return []
+        timestamp = str(last.timestamp())
+        if timestamp == self._last_timestamp:
+            return []
+        if int(last.batchId()) > self._max_batch + 1:
+            return self._take([json.loads(p.json()) for p in jquery.recentProgress()])
+        return self._take([json.loads(last.json())])
+
+    def _take(self, docs: list[dict[str, Any]]) -> list[BatchProgress]:
+        out = []
+        for doc in docs:
+            self._last_timestamp = str(doc.get("timestamp"))
+            progress = parse_progress(doc)
+            if progress is not None:
+                out.append(progress)
+                self._max_batch = max(self._max_batch, progress.batch_id)
+        return out
+
+    def stop(self) -> None:
+        self.query.stop()
+
+    def await_termination(self, timeout: float) -> bool:
+        try:
+            return bool(self.query.awaitTermination(timeout))
+        except Exception:  # terminated with an error: `exception()` reports it
+            return True
+
+
+class SparkQueryEngine:
+    """Starts a plan's nodes on a SparkSession through the streaming layer."""
+
+    def __init__(self, spark: SparkSession, plan: RunPlan, *, execution_id: str,
+                 on_batch_result: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        from tauro_compile.streaming.query_manager import StreamingQueryManager
+
+        self.spark = spark
+        self.plan = plan
+        self.execution_id = execution_id
+        self.on_batch_result = on_batch_result
+        self.context: dict[str, Any] = {"spark": spark, "batch_listener": self._batch_listener}
+        self.manager = StreamingQueryManager(self.context)
+        self._ready: set[str] = set()
+        self._change_feed_paths = {
+            _location(n.config.input.path, n.config.input.table_name)
+            for n in plan.nodes if n.config.input.format == "delta_stream"}
+
+    # -- starting ------------------------------------------------------------------------
+    def start(self, node: PlannedNode) -> SparkQueryHandle:
+        from tauro_compile.streaming.exceptions import StreamingError, StreamingValidationError
+
+        try:
+            query = self.manager.create_and_start_query(
+                node.config, self.execution_id, self.plan.project_name,
+                unique_id=node.unique_id,
+                checkpoint_location=node.config.streaming.checkpoint_location)
+        except StreamingError as exc:
+            cause = exc.__cause__
+            detail = exc.render()
+            if cause is not None:
+                detail += f"\n\ncaused by: {type(cause).__name__}: {cause}"
+            # Checks the streaming layer makes itself (config, checkpoint, schema) give the
+            # same answer on every attempt; a Spark error at start may be transient.
+            retryable = cause is not None and not isinstance(exc, StreamingValidationError)
+            raise NodeStartError(exc.message, detail=detail, hint=exc.hint,
+                                 retryable=retryable) from exc
+        return SparkQueryHandle(query)
+
+    def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
+        if self.on_batch_result is not None:
+            self.on_batch_result(node_name, {"batch_id": batch_id, **info})
+
+    # -- outputs -------------------------------------------------------------------------
+    def output_exists(self, node: PlannedNode) -> bool:
+        from tauro_compile.streaming import storage
+
+        out = node.config.output
+        if node.name in self._ready:
+            return True
+        if out.format == "delta":
+            exists = storage.is_delta_table(self.spark, path=out.path, table_name=out.table_name)
+        elif out.format in FILE_SINKS and out.path:
+            exists = storage.path_exists(self.spark, out.path)
+        else:
+            exists = True  # kafka topics, or sinks nothing downstream reads
+        if exists:
+            self._ready.add(node.name)
+        return exists
+
+    def ensure_output(self, node: PlannedNode) -> bool:
+        if self.output_exists(node):
+            return True
+        out = node.config.output
+        try:
+            if out.format == "delta":
+                self._create_empty_delta(node)
+            elif out.format in FILE_SINKS and out.path:
+                self._mkdirs(out.path)
+        except Exception:  # the node's own start reports why its stream cannot be built
+            return False
+        return self.output_exists(node)
+
+    def _create_empty_delta(self, node: PlannedNode) -> None:
+        from delta.tables import DeltaTable
+        from pyspark.sql.types import StructField, StructType
+
+        out = node.config.output
+        schema = self._stream_schema(node)
+        nullable = StructType([StructField(f.name, f.dataType, True, f.metadata)
+                               for f in schema.fields])
+        builder = DeltaTable.createIfNotExists(self.spark).addColumns(nullable)
+        builder = builder.tableName(out.table_name) if out.table_name else builder.location(out.path)
+        if out.partition_by:
+            builder = builder.partitionedBy(*out.partition_by)
+        if _location(out.path, out.table_name) in self._change_feed_paths:
+            builder = builder.property("delta.enableChangeDataFeed", "true")
+        builder.execute()
+
+    def _stream_schema(self, node: PlannedNode) -> Any:
+        """The schema the node's query writes: its stream built (not started) with its transforms."""
+        from tauro_compile.streaming.readers import StreamingReaderFactory
+        from tauro_compile.streaming.transforms import apply_transforms
+
+        reader = StreamingReaderFactory.create(node.config.input.format, self.context)
+        return apply_transforms(reader.read(node.config), node.config, self.spark).schema
+
+    def _mkdirs(self, path: str) -> None:
+        jvm = self.spark._jvm  # type: ignore[attr-defined]
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        conf = self.spark._jsparkSession.sessionState().newHadoopConf()  # type: ignore[attr-defined]
+        hadoop_path.getFileSystem(conf).mkdirs(hadoop_path)
+
+    def preview_output(self, node: PlannedNode, limit: int) -> OutputPreview | None:
+        """The first `limit` rows of the node's output read back in batch, or None."""
+        out = node.config.output
+        try:
+            if out.format == "delta":
+                reader = self.spark.read.format("delta")
+                df = reader.table(out.table_name) if out.table_name else reader.load(out.path)
+                location = out.table_name or out.path or ""
+            elif out.format in FILE_SINKS and out.path:
+                df = self.spark.read.format(out.format).load(out.path)
+                location = out.path
+            elif out.format == "memory":
+                df = self.spark.table(node.config.query_name)
+                location = f"memory table {node.config.query_name}"
+            else:
+                return None
+            rows = tuple(tuple(row) for row in df.limit(limit).collect())
+            total = df.count()
+        except Exception:  # nothing readable (yet): the summary simply shows no rows
+            return None
+        return OutputPreview(location=location, columns=tuple(df.columns), rows=rows,
+                             total_rows=total)
+
+    def stop_all(self) -> None:
+        """Stop every query this engine started that is still running (last resort)."""
+        for query in self.manager.active_queries().values():
+            with contextlib.suppress(Exception):
+                query.stop()
+
+
+def _location(path: str | None, table_name: str | None) -> str:
+    return (table_name or (path or "").rstrip("/")).lower()

@@ -1,0 +1,71 @@
+"""`tauro run`: compile, build (or reuse) the SparkSession, run the plan, summarize, exit code.
+
+Exit codes: 0 every node succeeded, or the run was stopped by SIGINT/SIGTERM; 1 a node
+failed (its descendants skipped; the message names the node and the cause and gives the
+command that resumes); 2 the project or the command line is invalid (from the compile).
+
+A SparkSession already active in this process (tests, notebooks) is reused; otherwise one
+is built from the profile's spark settings with the pinned Delta/Kafka jars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tauro_compile.console import Console
+from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError
+from tauro_compile.tasks.options import ProjectOptions
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from tauro_compile.runner.plan import RunPlan
+
+
+def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False) -> int:
+    """Compile the project and run the selected nodes; the process exit code."""
+    from tauro_compile.compiler.compile import compile_project
+    from tauro_compile.runner.display import failure_message
+    from tauro_compile.runner.execute import execute_plan
+    from tauro_compile.runner.python_paths import prepare_python_paths
+    from tauro_compile.streaming.secrets import mask_structure
+
+    compiled = compile_project(options)
+    plan = compiled.to_run_plan()
+    if not plan.nodes:
+        console.out("No nodes selected: nothing to run.")
+        return EXIT_OK
+    prepare_python_paths(plan)
+    spark = session_for(plan)
+    invocation = {
+        "project_dir": str(options.project_dir), "profile": plan.profile,
+        "select": list(options.select), "exclude": list(options.exclude),
+        "vars": mask_structure(dict(options.vars), compiled.secret_values),
+    }
+    report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
+                          invocation=invocation, known_secrets=compiled.secret_values)
+    if report.outcome.status == "failed":
+        project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
+        console.err(failure_message(report.outcome.records, options.profile, project_dir))
+        return EXIT_NODE_FAILED
+    return EXIT_OK
+
+
+def session_for(plan: RunPlan) -> SparkSession:
+    """The active SparkSession of this process, else one built from the plan's settings."""
+    from tauro_compile.streaming.session import build_spark_session, get_active_session
+
+    active = get_active_session()
+    if active is not None:
+        return active
+    settings = plan.spark
+    try:
+        return build_spark_session(settings.master, settings.app_name, dict(settings.conf))
+    except RuntimeError as exc:  # missing jars: a set-up problem the message explains
+        raise RunError(str(exc).splitlines()[0], hint="run `make setup`") from None
+    except Exception as exc:
+        raise RunError(f"could not start Spark (master {settings.master}): "
+                       f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                       hint="check the profile's spark settings and that Java 17+ is installed"
+                       ) from None
