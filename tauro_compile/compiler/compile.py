@@ -180,7 +180,8 @@ class _Compilation:
         self._override_problems(drafts)
         resolver = Resolver(drafts, sources, project_dir=project.project_dir,
                             checkpoint_root=self.profile.paths.get("checkpoints"),
-                            profile_name=self.profile.name, contract_paths=project.contract_paths)
+                            profile_name=self.profile.name, contract_paths=project.contract_paths,
+                            source_names=list(project.sources))
         resolved = self._resolve(drafts, resolver)
         graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
         self._cycle_problem(graph, drafts)
@@ -250,7 +251,8 @@ class _Compilation:
                     locate=lambda p: (self._project_line(p), "source"),
                 ))
                 continue
-            for issue in check_input(config):
+            issues = check_input(config)
+            for issue in issues:
                 path = split_field(issue.field.removeprefix("input."))
                 self.problems.add(Problem(
                     f"source '{name}': {issue.message}", file=PROJECT_FILE,
@@ -258,8 +260,9 @@ class _Compilation:
                     + issue.field.removeprefix("input."), expected=issue.expected,
                     found=issue.found, hint=issue.hint, code="config",
                 ))
-            declared[name] = DeclaredSource(name, rendered, config,
-                                            self._project_line(prefix))
+            if not issues:  # nodes reading an invalid source are not reported again
+                declared[name] = DeclaredSource(name, rendered, config,
+                                                self._project_line(prefix))
         return declared
 
     def _render_source(self, value: Any, path: tuple[str | int, ...]) -> tuple[Any, bool]:

@@ -88,8 +88,11 @@ class Resolver:
 
     def __init__(self, drafts: dict[str, NodeDraft], sources: dict[str, DeclaredSource],
                  *, project_dir: Path, checkpoint_root: str | None, profile_name: str,
-                 contract_paths: Sequence[str] = ()) -> None:
+                 contract_paths: Sequence[str] = (),
+                 source_names: Sequence[str] | None = None) -> None:
         self.drafts = drafts
+        # Every declared source, valid or not (an invalid one is reported on tauro_project.yml).
+        self.source_names = set(sources if source_names is None else source_names)
         self.contract_paths = tuple(contract_paths)
         self.sources = sources
         self.root = project_dir
@@ -268,11 +271,13 @@ class Resolver:
     def _input_from_source(self, name: str, problem: Callable[..., None]) -> dict[str, Any] | None:
         declared = self.sources.get(name)
         if declared is None:
+            if name in self.source_names:
+                return None  # declared but invalid: reported on tauro_project.yml
             problem(
                 f"unknown source '{name}'", ("input", "source"), code="unknown_source",
-                found=name, hint=did_you_mean(name, list(self.sources)),
+                found=name, hint=did_you_mean(name, list(self.source_names)),
                 expected="a source declared under `sources:` in tauro_project.yml: "
-                f"{', '.join(sorted(self.sources)) or '(none declared)'}",
+                f"{', '.join(sorted(self.source_names)) or '(none declared)'}",
             )
             return None
         return declared.raw

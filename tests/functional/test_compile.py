@@ -218,16 +218,22 @@ def test_profiles_dir_option(make_project, tauro, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_compile_does_not_import_pyspark(make_project):
-    """`tauro compile` must never start (or even import) the JVM side."""
+def test_compile_does_not_import_pyspark(make_project, tmp_path):
+    """`tauro compile` must never start (or even import) the JVM side, contracts included."""
+    import shutil
+
     project = make_project(PROJECT)
+    example = tmp_path / "example"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "example_project", example,
+                    ignore=shutil.ignore_patterns("target", "data"))
     code = (
         "import sys\n"
         "from tauro_compile.compiler.compile import compile_project\n"
         "from tauro_compile.tasks.options import ProjectOptions\n"
-        f"compiled = compile_project(ProjectOptions(project_dir={str(project)!r}))\n"
-        "plan = compiled.to_run_plan()\n"
-        "assert len(plan.nodes) == 4, plan\n"
+        f"for project in ({str(project)!r}, {str(example)!r}):\n"
+        "    plan = compile_project(ProjectOptions(project_dir=project)).to_run_plan()\n"
+        "    assert len(plan.nodes) >= 4, plan\n"
+        "    assert any(n.config.contract for n in plan.nodes) == (project.endswith('example'))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'delta')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -486,3 +486,24 @@ def test_no_traceback_for_a_broken_project_file(make_project, tauro):
 def test_missing_project_is_a_usage_error(tmp_path, tauro):
     err = cli_fails(tauro, tmp_path / "nowhere")
     assert "does not exist" in err
+
+
+def test_invalid_declared_source_is_reported_once_on_the_project_file(make_project):
+    files = dict(BASE)
+    files["tauro_project.yml"] = """
+        name: shop
+        profile: dev
+        sources:
+          landing:
+            format: kafka
+            options: {subscribe: a}
+          other:
+            format: rate
+            optoins: {}
+    """
+    project = make_project(files)
+    found = problems(project)
+    assert sorted((p.file, p.line, p.field) for p in found) == [
+        ("tauro_project.yml", 6, "sources.landing.options.kafka.bootstrap.servers"),
+        ("tauro_project.yml", 9, "sources.other.optoins"),
+    ]
