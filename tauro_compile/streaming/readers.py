@@ -152,7 +152,27 @@ class FileStreamReader(BaseStreamingReader):
         reader = self.stream_reader(inp, node_name).format(inp.file_format or "")
         if inp.schema_:
             reader = reader.schema(inp.schema_)
+        elif inp.file_format in ("parquet", "orc"):
+            reader = reader.schema(self._stored_schema(inp, node_name))
         return reader.load(path)
+
+    def _stored_schema(self, inp: InputConfig, node_name: str) -> Any:
+        """The schema parquet/orc files carry, read from the files already there."""
+        try:
+            schema = self.spark.read.format(inp.file_format or "").load(inp.path).schema
+        except Exception as exc:
+            schema, error = None, exc
+        else:
+            error = None
+        if schema is None or not schema.fields:
+            raise StreamingQueryError(
+                f"node '{node_name}': cannot take the schema of {inp.file_format} files from "
+                f"{inp.path}: {str(error).splitlines()[0] if error else 'no files yet'}",
+                context=create_error_context("read", type(self).__name__, node_name=node_name,
+                                             field="input.schema", path=inp.path),
+                hint="declare input.schema (a DDL string) when the directory may start empty",
+            )
+        return schema
 
 
 class RateStreamReader(BaseStreamingReader):

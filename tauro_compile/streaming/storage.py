@@ -118,24 +118,35 @@ def delta_properties(spark: SparkSession, *, path: str | None = None,
 
 def check_checkpoint(spark: SparkSession, location: str, node_name: str) -> None:
     """Raise StreamingQueryError when the checkpoint exists but Spark could not read it."""
-    metadata = f"{location.rstrip('/')}/metadata"
-    text = read_text(spark, metadata)
+    root = location.rstrip("/")
+    text = _read_checkpoint_file(spark, location, node_name, f"{root}/metadata")
     if text is not None:
         try:
             if "id" not in json.loads(text.strip().splitlines()[0]):
                 raise ValueError("no query id")
         except (ValueError, IndexError) as exc:
-            raise _corrupt(location, node_name, metadata,
+            raise _corrupt(location, node_name, f"{root}/metadata",
                            f"not the query metadata Spark writes ({exc})") from None
     for log in ("offsets", "commits"):
-        directory = f"{location.rstrip('/')}/{log}"
+        directory = f"{root}/{log}"
         versions = sorted(int(n) for n in list_names(spark, directory) if n.isdigit())
         if not versions:
             continue
         latest = f"{directory}/{versions[-1]}"
-        first_line = ((read_text(spark, latest) or "").splitlines() or [""])[0].strip()
+        content = _read_checkpoint_file(spark, location, node_name, latest) or ""
+        first_line = (content.splitlines() or [""])[0].strip()
         if not _LOG_VERSION.match(first_line):
             raise _corrupt(location, node_name, latest, "it does not start with a log version (v1)")
+
+
+def _read_checkpoint_file(spark: SparkSession, location: str, node_name: str,
+                          file: str) -> str | None:
+    try:
+        return read_text(spark, file)
+    except Exception as exc:  # e.g. a checksum error: the file was changed behind Spark's back
+        lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(("\tat", " "))]
+        reason = next((ln for ln in lines if "Exception" in ln and "Py4J" not in ln), lines[0] if lines else "")
+        raise _corrupt(location, node_name, file, f"cannot be read ({reason.strip()[:200]})") from exc
 
 
 def _corrupt(location: str, node_name: str, file: str, reason: str) -> StreamingQueryError:
