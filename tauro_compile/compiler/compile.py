@@ -188,6 +188,7 @@ class _Compilation:
         for draft in drafts.values():
             if draft.env_values:
                 self.secrets |= secret_values_in(draft.raw, draft.env_values.values())
+                self.secrets |= secret_named_values(draft.env_values)
         secrets = tuple(sorted(self.secrets))
         target_dir = project.target_dir
         if write_artifacts:
@@ -286,6 +287,7 @@ class _Compilation:
         key = path[-1]
         if isinstance(key, str) and is_secret_key(key):
             self.secrets.update(v for v in result.env_values.values() if v)
+        self.secrets |= secret_named_values(result.env_values)
         return result.text, result.text is not None
 
     def _project_line(self, path: tuple[str | int, ...]) -> int | None:
@@ -364,6 +366,11 @@ def secret_values_in(value: Any, candidates: Any) -> set[str]:
         elif isinstance(current, list):
             stack.extend(current)
     return found
+
+
+def secret_named_values(env_values: Mapping[str, str]) -> set[str]:
+    """Values of environment variables whose *name* says secret (`KAFKA_PASSWORD`, ...)."""
+    return {value for name, value in env_values.items() if value and is_secret_key(name)}
 
 
 def _substitute_text(text: str, resolver: Resolver) -> str:

@@ -90,7 +90,7 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
         node = compiled.nodes[name]
         config = node.config
         streaming = config.streaming
-        nodes[node.unique_id] = {
+        nodes[node.unique_id] = mask_structure({
             "unique_id": node.unique_id,
             "name": name,
             "file": node.file,
@@ -102,22 +102,21 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
             },
             "tags": list(node.tags),
             "description": node.description,
-            "config": mask_structure(config.model_dump(mode="json", by_alias=True), secrets),
+            "config": config.model_dump(mode="json", by_alias=True),
             "checkpoint_location": streaming.checkpoint_location,
             "query_name": config.query_name,
             "trigger": {"type": streaming.trigger.type.value, "interval": streaming.trigger.interval},
             "output_mode": streaming.output_mode.value,
             "bounded": streaming.trigger.bounded,
-        }
+        }, secrets)
         parent_map[node.unique_id] = [uid[p] for p in compiled.graph.parents(name)]
         child_map[node.unique_id] = [uid[c] for c in compiled.graph.children(name)]
     sources = {
-        source_id(project, name): {
+        source_id(project, name): mask_structure({
             "unique_id": source_id(project, name), "name": name, "file": "tauro_project.yml",
             "line": declared.line,
-            "config": mask_structure(declared.config.model_dump(mode="json", by_alias=True),
-                                     secrets),
-        }
+            "config": declared.config.model_dump(mode="json", by_alias=True),
+        }, secrets)
         for name, declared in sorted(compiled.sources.items())
     }
     return {

@@ -254,6 +254,7 @@ def _render_strings(value: Any, renderer: Renderer, shown: str, index: LineIndex
     key = path[-1] if path else ""
     if isinstance(key, str) and is_secret_key(key):
         secrets.update(v for v in result.env_values.values() if v)
+    secrets.update(v for name, v in result.env_values.items() if v and is_secret_key(name))
     return result.text
 
 

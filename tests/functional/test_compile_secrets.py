@@ -99,3 +99,19 @@ def test_secrets_stay_out_of_problem_reports(make_project, tauro, monkeypatch):
     assert result.exit_code == 2
     assert "unknown field 'topic_typo'" in result.stderr
     assert_no_secret(result.stdout + result.stderr + everything_written(project))
+
+
+def test_env_var_named_like_a_secret_is_masked_anywhere(make_project, tauro):
+    files = dict(PROJECT)
+    files["nodes/doc.yml"] = """
+        description: "token is {{ env_var('SERVICE_TOKEN') }}"
+        input: {format: rate}
+        output: {format: console}
+    """
+    project = make_project(files)
+    env = {**ENV, "SERVICE_TOKEN": "tok-9876543"}
+    result = tauro("compile", "--project-dir", project, env=env)
+    assert result.exit_code == 0, result.output
+    written = everything_written(project)
+    assert "token is ***" in written
+    assert "tok-9876543" not in written + result.output
