@@ -1,0 +1,153 @@
+"""The SparkSession Tauro runs on: pyspark plus the pinned Delta Lake and Kafka connector jars.
+
+The jars come from Maven Central at set-up time (``make setup`` -> ``scripts/setup.sh``, pinned
+in ``scripts/jars/spark/pom.xml``) and live in ``<venv>/share/tauro/jars/spark/`` so they travel
+with the virtualenv; ``$TAURO_JARS_DIR`` points elsewhere. They are handed to Spark through
+``spark.jars`` (local files): nothing is resolved or downloaded at run time, and
+``spark.jars.packages`` / Ivy is never used.
+
+pyspark is imported inside the functions, so importing this module never starts a JVM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+JARS_DIR_ENV = "TAURO_JARS_DIR"
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+DELTA_JAR_PREFIX = "delta-spark_"
+DEFAULT_LOG_LEVEL = "WARN"
+
+# Defaults for every master; any key in the caller's conf wins.
+BASE_DEFAULTS: Mapping[str, str] = {
+    "spark.ui.showConsoleProgress": "false",
+}
+
+# Extra defaults for local[...] masters only: a laptop or CI box, not a cluster. The default
+# 200 shuffle partitions (and Delta's 50 snapshot partitions) mostly cost scheduling overhead
+# there. Note that a stateful streaming query keeps the shuffle partition count it started with
+# in its checkpoint; this only affects new queries.
+LOCAL_DEFAULTS: Mapping[str, str] = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+
+_LOCAL_MASTER = re.compile(r"^local(\[[^\]]*\])?$")
+
+
+def jars_dir() -> Path:
+    """Directory of the pinned Spark jars: ``$TAURO_JARS_DIR`` or ``<sys.prefix>/share/tauro/jars/spark``."""
+    env = os.environ.get(JARS_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(sys.prefix) / "share" / "tauro" / "jars" / "spark"
+
+
+def pinned_jars() -> list[str]:
+    """Absolute paths of the ``*.jar`` files in ``jars_dir()``, sorted; ``[]`` if it is missing."""
+    directory = jars_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(str(path.resolve()) for path in directory.glob("*.jar") if path.is_file())
+
+
+def is_local_master(master: str) -> bool:
+    """True for ``local``, ``local[N]``, ``local[*]`` and ``local[N,F]`` masters."""
+    return bool(_LOCAL_MASTER.match(master.strip()))
+
+
+def _split_list(value: str | None) -> list[str]:
+    """Split a comma-separated Spark list setting, dropping blanks."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _merge_lists(*lists: list[str]) -> str:
+    """Join several comma lists into one, keeping the first occurrence of each item."""
+    seen: dict[str, None] = {}
+    for items in lists:
+        for item in items:
+            seen.setdefault(item, None)
+    return ",".join(seen)
+
+
+def session_conf(
+    master: str = "local[2]",
+    conf: Mapping[str, str] | None = None,
+    *,
+    enable_delta: bool = True,
+) -> dict[str, str]:
+    """The effective Spark settings ``build_spark_session`` applies (no JVM involved)."""
+    user = {str(key): str(value) for key, value in (conf or {}).items()}
+    settings: dict[str, str] = dict(BASE_DEFAULTS)
+    if is_local_master(master):
+        settings.update(LOCAL_DEFAULTS)
+    settings.update(user)
+
+    jars = _merge_lists(pinned_jars(), _split_list(user.get("spark.jars")))
+    if jars:
+        settings["spark.jars"] = jars
+    else:
+        settings.pop("spark.jars", None)
+
+    if enable_delta:
+        if not any(Path(jar).name.startswith(DELTA_JAR_PREFIX) for jar in _split_list(jars)):
+            raise RuntimeError(
+                f"Delta Lake jars not found in {jars_dir()} (looked for {DELTA_JAR_PREFIX}*.jar); "
+                f"run `make setup` to fetch them, or set ${JARS_DIR_ENV} to a directory holding "
+                "them, or pass enable_delta=False"
+            )
+        settings["spark.sql.extensions"] = _merge_lists(
+            [DELTA_EXTENSION], _split_list(user.get("spark.sql.extensions"))
+        )
+        settings.setdefault("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    return settings
+
+
+def build_spark_session(
+    master: str = "local[2]",
+    app_name: str = "tauro",
+    conf: dict[str, str] | None = None,
+    *,
+    enable_delta: bool = True,
+    log_level: str | None = DEFAULT_LOG_LEVEL,
+) -> SparkSession:
+    """Create (or return the running) SparkSession with the pinned jars and Delta enabled.
+
+    Static settings such as ``spark.jars`` only take effect when this call starts the JVM: if a
+    session already exists, ``getOrCreate`` returns it and applies only the runtime SQL settings.
+    """
+    settings = session_conf(master, conf, enable_delta=enable_delta)
+    if is_local_master(master):
+        # Python workers of a local master must run this interpreter (the venv), not whatever
+        # `python3` is first on PATH, or they would not see the project's packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if log_level:
+        spark.sparkContext.setLogLevel(log_level)
+    return spark
+
+
+def get_active_session() -> SparkSession | None:
+    """The SparkSession active in this thread, or None (never starts a JVM)."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
