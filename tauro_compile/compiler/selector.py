@@ -160,6 +160,8 @@ def _intersection(graph: NodeGraph, nodes: Mapping[str, SelectableNode], item: s
 def _match(atom: _Atom, nodes: Mapping[str, SelectableNode]) -> set[str]:
     """The nodes an atom's method matches, before graph operators."""
     if atom.method == "name":
+        if not _is_glob(atom.value):
+            return {atom.value} if atom.value in nodes else set()
         return {n for n in nodes if fnmatch.fnmatchcase(n, atom.value)}
     if atom.method == "tag":
         return {
@@ -202,11 +204,15 @@ def _path_matches(path: str, wanted: str) -> bool:
     stem = path.rsplit(".", 1)[0] if "." in path.rsplit("/", 1)[-1] else path
     if stem == wanted:
         return True
-    if any(ch in wanted for ch in "*?["):
+    if _is_glob(wanted):
         return fnmatch.fnmatchcase(path, wanted) or fnmatch.fnmatchcase(stem, wanted) or any(
             fnmatch.fnmatchcase(parent, wanted) for parent in _parents(path)
         )
     return False
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
 
 
 def _parents(path: str) -> list[str]:
