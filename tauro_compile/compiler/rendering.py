@@ -47,6 +47,7 @@ SANDBOX_HINT = (
     "target, project, macros) and plain values; Python internals are not reachable"
 )
 _MISSING: Any = object()
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")  # what a placeholder can carry
 
 
 def ref_token(name: str) -> str:
@@ -185,9 +186,7 @@ class Renderer:
         return ""
 
     def _secret(self, name: Any) -> str:
-        if not isinstance(name, str) or not name.replace("_", "a").replace(".", "a").replace(
-            "-", "a"
-        ).isalnum() or name[0].isdigit():
+        if not isinstance(name, str) or not _SECRET_NAME.match(name):
             self._state.problem(
                 "secret() needs the name of an environment variable",
                 expected="secret('KAFKA_PASSWORD')", found=repr(name),

@@ -98,3 +98,8 @@ def test_renders_agree_across_the_shared_skeleton(renderer):
     assert one.text == f"name: a\nsql: {ref_token('up_a')} > 1\n"
     assert two.text == f"name: bee\nsql: {ref_token('up_b')} > 22\n"
     assert len(renderer._skeletons) == 1
+
+
+def test_secret_needs_a_variable_name(renderer):
+    result = renderer.render("n.yml", "a: {{ secret('not a name') }}\n")
+    assert [(p.line, p.found) for p in result.problems] == [(1, "'not a name'")]
