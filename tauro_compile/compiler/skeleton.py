@@ -5,10 +5,10 @@ Compiling a Jinja template costs about a millisecond (lex, parse, generate, Pyth
 compiled template costs tens of microseconds. Node files of one project share a handful of
 structures and differ in their literal text and string constants, so a file is split into:
 
-- the skeleton: every tag kept as written, every run of literal text replaced by
-  `{{ __tauro_data[i] }}` and every string constant inside a tag by `__tauro_str[j]`;
-- the values: the literal texts, string constants and number constants (which become
-  `__tauro_num[k]`), passed to `render()`.
+- the skeleton: every tag kept as written except that its string and number constants
+  become lookups (`__tauro_const[t][j]`), every run of literal text replaced by
+  `{{ __tauro_data[i] }}`;
+- the values: the literal texts and each tag's constants, passed to `render()`.
 
 The skeleton renders to exactly the text the original would, and identical skeletons share
 one compiled template. Anything the splitter is not sure about (braces inside `{{ }}`,
