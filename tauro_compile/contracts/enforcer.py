@@ -208,12 +208,10 @@ class ContractEnforcer:
                            "but the node has no quarantine sink",
                            hint="add contract.quarantine to the node")
         failed = [r.name for r in validation.rules if not r.passed and r.severity == "error"]
-        flagged = persisted.withColumn(VIOLATIONS_COLUMN, evaluator.violations_column(failed))
-        valid = flagged.filter(F.size(VIOLATIONS_COLUMN) == 0).drop(VIOLATIONS_COLUMN)
-        prepared.main, prepared.main_count = _counted(valid, f"main_{batch_id}")
+        prepared.main, invalid = _split(persisted, evaluator, failed)
+        prepared.main, prepared.main_count = _counted(prepared.main, f"main_{batch_id}")
         if decision.action == "quarantine":
-            invalid = flagged.filter(F.size(VIOLATIONS_COLUMN) > 0).withColumn(
-                BATCH_ID_COLUMN, F.lit(batch_id).cast("bigint"))
+            invalid = invalid.withColumn(BATCH_ID_COLUMN, F.lit(batch_id).cast("bigint"))
             prepared.quarantine, prepared.quarantine_count = _counted(
                 invalid, f"quarantine_{batch_id}")
         return prepared
@@ -241,6 +239,27 @@ class ContractEnforcer:
         self.results.append(validation)
         for listener in self.listeners:
             listener(validation)
+
+
+def _split(batch: DataFrame, evaluator: BatchEvaluator,
+           failed: list[str]) -> tuple[DataFrame, DataFrame]:
+    """(valid rows, invalid rows with the rules they break) of a batch.
+
+    A uniqueness flag is a window over the whole batch, so it is computed before the
+    split; otherwise a plain predicate splits the rows and only the (few) invalid rows
+    build the array of rule names.
+    """
+    from pyspark.sql import functions as F
+
+    windowed = any(e.metric == "duplicates" and e.name in failed for e in evaluator.expectations)
+    if windowed:
+        flagged = batch.withColumn(VIOLATIONS_COLUMN, evaluator.violations_column(failed))
+        return (flagged.filter(F.size(VIOLATIONS_COLUMN) == 0).drop(VIOLATIONS_COLUMN),
+                flagged.filter(F.size(VIOLATIONS_COLUMN) > 0))
+    invalid_row = evaluator.invalid_row(failed)
+    return (batch.filter(~invalid_row),
+            batch.filter(invalid_row).withColumn(VIOLATIONS_COLUMN,
+                                                 evaluator.violations_column(failed)))
 
 
 def _status(rules: list[RuleResult]) -> str:

@@ -81,8 +81,26 @@ class BatchEvaluator:
                                        e.severity, e.threshold.describe()))
         return rows, results
 
+    def invalid_row(self, failed: list[str]) -> Column:
+        """TRUE for a row that breaks one of the failed rules (cheaper than the array)."""
+        from pyspark.sql import functions as F
+
+        test = F.lit(False)
+        for flag in self._flags(failed):
+            test = test | flag.isNotNull()
+        return test
+
     def violations_column(self, failed: list[str]) -> Column:
         """array<string> of the failed rules each row breaks (empty for a valid row)."""
+        from pyspark.sql import functions as F
+
+        flags = self._flags(failed)
+        if not flags:
+            return F.array().cast("array<string>")
+        return F.array_compact(F.array(*flags))
+
+    def _flags(self, failed: list[str]) -> list[Column]:
+        """Per failed rule: the rule's name for a row that breaks it, else NULL."""
         from pyspark.sql import functions as F
         from pyspark.sql.window import Window
 
@@ -98,9 +116,7 @@ class BatchEvaluator:
                 window = Window.partitionBy(*[F.col(_quoted(c)) for c in e.columns])
                 repeated = _all_present(e.columns) & (F.count(F.lit(1)).over(window) > 1)
                 flags.append(F.when(repeated, F.lit(e.name)))
-        if not flags:
-            return F.array().cast("array<string>")
-        return F.array_compact(F.array(*flags))
+        return flags
 
 
 def _matches(e: Expectation) -> Column:

@@ -1,0 +1,187 @@
+"""Throughput of a contract-checked stream vs no contract vs a second-query design.
+
+The same stream (parquet files, >= 2 million rows, read with an available_now trigger)
+is written to Delta by:
+
+  none        the plain Delta streaming sink, no contract;
+  warn        our enforcement, policy warn: metrics observed on the write job itself;
+  quarantine  our enforcement, policy quarantine: the batch is cached once, one aggregation
+              computes the 10 rules, valid rows to the sink and invalid ones to a
+              quarantine table, both with txnAppId/txnVersion;
+  two-query   the design of tools that check streams from outside: the plain Delta sink
+              plus a second foreachBatch query over the same source computing one count
+              per rule (10 jobs per batch); the source is read twice.
+
+Usage: .venv/bin/python bench/contract_overhead.py [--rows 2000000] [--rounds 3]
+Rounds alternate the variants; the median time of each is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tauro_compile.contracts import parse_contract
+from tauro_compile.contracts.enforcer import ContractEnforcer
+from tauro_compile.streaming.session import build_spark_session
+
+SCHEMA = ("id BIGINT, status STRING, amount DOUBLE, email STRING, country STRING, "
+          "qty INT, day STRING, note STRING")
+
+# Ten rules; about 1% of the rows break at least one.
+CONTRACT = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: urn:bench:orders
+version: 1.0.0
+schema:
+  - name: orders
+    properties:
+      - {name: id, logicalType: integer, required: true}
+      - name: status
+        logicalType: string
+        quality: [{mustBe: [new, paid, shipped, returned]}]
+      - name: amount
+        logicalType: number
+        quality: [{mustBeGreaterOrEqualTo: 0}, {mustBeLessThan: 100000}]
+      - {name: email, logicalType: string, logicalTypeOptions: {pattern: '^[a-z0-9.]+@[a-z]+[.][a-z]+$'}}
+      - {name: country, logicalType: string, enum: [{value: ES}, {value: FR}, {value: DE}, {value: IT}]}
+      - {name: qty, logicalType: integer, quality: [{mustBeBetween: [1, 1000]}]}
+      - {name: day, logicalType: date, physicalType: string, logicalTypeOptions: {format: yyyy-MM-dd}}
+    quality:
+      - type: sql
+        query: SELECT COUNT(*) FROM ${object} WHERE status = 'returned' AND amount > 50000
+      - {metric: rowCount, mustBeGreaterThan: 0}
+"""
+
+
+def make_source(spark, directory: Path, rows: int, files: int) -> None:
+    """Parquet files of synthetic orders; every 100th row breaks a rule."""
+    from pyspark.sql import functions as F
+
+    statuses = F.element_at(F.array(*[F.lit(s) for s in ("new", "paid", "shipped", "lost")]),
+                            (F.col("id") % 4 + 1).cast("int"))
+    countries = F.element_at(F.array(*[F.lit(c) for c in ("ES", "FR", "DE", "IT")]),
+                             (F.col("id") % 4 + 1).cast("int"))
+    bad = F.col("id") % 100 == 0
+    df = (spark.range(rows, numPartitions=files)
+          .withColumn("status", F.when(bad | (F.col("id") % 4 != 3), statuses).otherwise("paid"))
+          .withColumn("amount", F.when(bad, F.lit(-1.0)).otherwise((F.col("id") % 5000) * 1.5))
+          .withColumn("email", F.concat(F.lit("user"), (F.col("id") % 9999).cast("string"),
+                                        F.lit("@example.com")))
+          .withColumn("country", countries)
+          .withColumn("qty", ((F.col("id") % 50) + 1).cast("int"))
+          .withColumn("day", F.date_format(F.date_add(F.lit("2024-01-01"),
+                                                      (F.col("id") % 365).cast("int")), "yyyy-MM-dd"))
+          .withColumn("note", F.lit("lorem ipsum dolor sit amet")))
+    df.write.mode("overwrite").parquet(str(directory))
+
+
+def stream(spark, source: Path, files_per_batch: int):
+    return (spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", files_per_batch)
+            .parquet(str(source)))
+
+
+def run_none(spark, source: Path, work: Path, files_per_batch: int) -> None:
+    (stream(spark, source, files_per_batch).writeStream.format("delta")
+     .option("checkpointLocation", str(work / "cp")).trigger(availableNow=True)
+     .start(str(work / "sink")).awaitTermination())
+
+
+def run_ours(policy: str) -> Callable[..., None]:
+    def run(spark, source: Path, work: Path, files_per_batch: int) -> None:
+        contract = parse_contract(CONTRACT)
+        enforcer = ContractEnforcer(contract, node="orders", policy=policy,
+                                    quarantine_id=str(work / "quarantine"))
+        df = stream(spark, source, files_per_batch)
+        enforcer.check_stream(df)
+
+        def write_batch(batch_df, batch_id: int) -> None:
+            prepared = enforcer.prepare_batch(batch_df, batch_id)
+            txn = {"txnAppId": "bench.orders", "txnVersion": str(batch_id)}
+            prepared.main.write.format("delta").mode("append").options(**txn).save(
+                str(work / "sink"))
+            if prepared.quarantine is not None:
+                prepared.quarantine.write.format("delta").mode("append").options(
+                    **{**txn, "txnAppId": "bench.orders:quarantine"}).save(str(work / "quarantine"))
+            enforcer.complete_batch(prepared)
+
+        (df.writeStream.foreachBatch(write_batch).option("checkpointLocation", str(work / "cp"))
+         .trigger(availableNow=True).start().awaitTermination())
+        failing = sum(1 for r in enforcer.results if r.status == "fail")
+        assert failing == len(enforcer.results), "every batch should break a rule"
+    return run
+
+
+def run_two_queries(spark, source: Path, work: Path, files_per_batch: int) -> None:
+    from pyspark.sql import functions as F
+
+    contract = parse_contract(CONTRACT)
+    conditions = [e for e in contract.expectations if e.condition]
+
+    def observe_batch(batch_df, batch_id: int) -> None:
+        batch_df.count()
+        for e in conditions:  # one job per rule, as an external observer does
+            batch_df.filter(F.expr(e.condition)).count()
+
+    writer = (stream(spark, source, files_per_batch).writeStream.format("delta")
+              .option("checkpointLocation", str(work / "cp")).trigger(availableNow=True)
+              .start(str(work / "sink")))
+    observer = (stream(spark, source, files_per_batch).writeStream.foreachBatch(observe_batch)
+                .option("checkpointLocation", str(work / "cp-observer"))
+                .trigger(availableNow=True).start())
+    writer.awaitTermination()
+    observer.awaitTermination()
+
+
+VARIANTS: dict[str, Callable[..., None]] = {
+    "none": run_none, "warn": run_ours("warn"), "quarantine": run_ours("quarantine"),
+    "two-query": run_two_queries,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--files-per-batch", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    spark = build_spark_session("local[2]", "contract-bench", {
+        "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
+    })
+    spark.sparkContext.setLogLevel("ERROR")
+    root = Path(tempfile.mkdtemp(prefix="tauro-contract-bench-"))
+    try:
+        source = root / "source"
+        make_source(spark, source, args.rows, args.files)
+        times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        for round_no in range(args.rounds + 1):  # round 0 warms the JVM up, not counted
+            for name, run in VARIANTS.items():
+                work = root / f"{name}-{round_no}"
+                start = time.perf_counter()
+                run(spark, source, work, args.files_per_batch)
+                elapsed = time.perf_counter() - start
+                if round_no:
+                    times[name].append(elapsed)
+                shutil.rmtree(work, ignore_errors=True)
+        print(f"rows={args.rows} batches={args.files // args.files_per_batch} rules=10 "
+              f"rounds={args.rounds} (median)")
+        base = args.rows / statistics.median(times["none"])
+        for name, runs in times.items():
+            rate = args.rows / statistics.median(runs)
+            print(f"{name:<11} {statistics.median(runs):7.2f} s  {rate:12,.0f} rows/s  "
+                  f"ratio vs none {rate / base:5.2f}   runs: "
+                  + ", ".join(f"{t:.2f}" for t in runs))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
