@@ -8,7 +8,9 @@ on the writer's batch object by its documented attributes (`df`, `batch_id`, `no
 
 Per batch, `process` validates (one pass) before anything is written and either replaces
 `batch.df` with the rows to write (and adds the quarantine side output) or aborts the batch.
-After the writes, `after_write(batch, outputs)` completes the result with the Delta versions
+`before_start(stream_df)`, when the writer calls it, checks the schema before the query
+starts (otherwise the first batch does, still before any write). After the writes,
+`after_write(batch, outputs)` completes the result with the Delta versions
 the writer reports and hands it to the listeners. A writer that never calls `after_write`
 still works: the stage notices at the next batch and from then on completes each batch
 during `process` (without the table versions).
@@ -29,12 +31,19 @@ METRICS_KEY = "contract"
 class ContractStage:
     """Enforces one node's contract inside its foreachBatch, before the writes."""
 
+    # The enforcer caches the batch itself when (and only when) it must read it twice.
+    manages_cache = True
+
     def __init__(self, enforcer: ContractEnforcer, quarantine_output: Any = None) -> None:
         self.enforcer = enforcer
         self.quarantine_output = quarantine_output
         self._pending: dict[int, PreparedBatch] = {}
         # None: not known yet; True: the writer calls after_write; False: it does not.
         self.writer_calls_after_write: bool | None = None
+
+    def before_start(self, stream_df: Any) -> None:
+        """Check the streaming DataFrame before its query starts; raises ContractSchemaError."""
+        self.enforcer.check_stream(stream_df)
 
     def process(self, batch: Any) -> None:
         """Validate the batch and set what the writer writes, or abort it."""

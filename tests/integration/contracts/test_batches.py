@@ -10,6 +10,7 @@ import pytest
 from conftest import CONTRACT, GOOD, MIXED, SCHEMA, node_config, write_batches, write_contract
 
 from tauro_compile.contracts.enforcer import ContractEnforcer
+from tauro_compile.contracts.errors import ContractSchemaError
 from tauro_compile.contracts.loader import parse_contract
 from tauro_compile.contracts.stage import contract_stages
 from tauro_compile.streaming.batch_writer import BatchContext, DeltaBatchSink, MicroBatchWriter
@@ -136,3 +137,24 @@ def test_jobs_per_batch_do_not_grow_with_the_number_of_rules(spark, tmp_path, po
         cached.unpersist()
 
     assert jobs[few][0] == jobs_of(spark, one_aggregation)
+
+
+def test_before_start_checks_schema_and_rules_of_the_stream(spark, tmp_path) -> None:
+    source = write_batches(tmp_path / "landing", GOOD)
+    bad_rule = CONTRACT + """\
+    quality:
+      - type: sql
+        query: SELECT COUNT(*) FROM ${object} WHERE discount > 0
+"""
+    contract_file = write_contract(tmp_path / "orders.yaml", bad_rule)
+    (stage,) = contract_stages(quarantine_node(tmp_path, contract_file), {})
+    wrong_type = spark.readStream.schema("id STRING, amount DOUBLE").json(str(source))
+    with pytest.raises(ContractSchemaError) as info:
+        stage.before_start(wrong_type)
+    (violation,) = info.value.violations
+    assert (violation.column, violation.found) == ("id", "string")
+    assert "integer" in violation.expected
+    with pytest.raises(ContractSchemaError) as info:
+        stage.before_start(spark.readStream.schema(SCHEMA).json(str(source)))
+    (rule_error,) = info.value.rule_errors
+    assert "sql[0]" in rule_error and "discount" in rule_error
