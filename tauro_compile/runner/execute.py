@@ -22,6 +22,7 @@ from tauro_compile.runner.display import progress_display, render_summary
 from tauro_compile.runner.engine import OutputPreview, QueryEngine
 from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.results import RunResultsWriter
+from tauro_compile.runner.state import NodeState
 from tauro_compile.runner.supervisor import RunOutcome, RunSupervisor
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
     path = writer.write(supervisor.state, outcome.status)
     elapsed = time.time() - started
     previews = {}
-    for name in leaf_nodes(plan):
+    ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
+    for name in (n for n in leaf_nodes(plan) if n in ran):
         preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
         if preview is not None:
             previews[name] = preview

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 FILE_SINKS = ("parquet", "json")
+MAX_ERROR_CHARS = 50_000
 
 
 def parse_progress(doc: dict[str, Any]) -> BatchProgress | None:
@@ -61,8 +62,9 @@ def _float(value: Any) -> float | None:
 class SparkQueryHandle:
     """A started StreamingQuery, as the supervisor sees it."""
 
-    def __init__(self, query: StreamingQuery) -> None:
+    def __init__(self, query: StreamingQuery, jvm: Any = None) -> None:
         self.query = query
+        self._jvm = jvm
         self._last_timestamp: str | None = None
         self._max_batch = -1
         self._drained_at_end = False
@@ -72,11 +74,22 @@ class SparkQueryHandle:
         return bool(self.query.isActive)
 
     def exception(self) -> str | None:
-        exc = self.query.exception()
-        if exc is None:
+        """The failure with its whole chain of causes: a Python error raised in a task is
+        only in a cause (e.g. under `[TASK_WRITE_FAILED]`)."""
+        failure = self.query._jsq.exception()  # type: ignore[attr-defined]
+        if not failure.isDefined():
             return None
-        desc = getattr(exc, "_desc", None) or str(exc)
-        return str(desc)
+        throwable = failure.get()
+        try:
+            text = str(self._jvm.org.apache.commons.lang3.exception.ExceptionUtils
+                       .getStackTrace(throwable))
+        except Exception:  # no JVM helper: the chain's messages are still the essence
+            parts, current = [], throwable
+            while current is not None and len(parts) < 10:
+                parts.append(str(current.toString()))
+                current = current.getCause()
+            text = "\nCaused by: ".join(parts)
+        return text[:MAX_ERROR_CHARS]
 
     def new_progress(self) -> list[BatchProgress]:
         jquery = self.query._jsq  # type: ignore[attr-defined]
@@ -150,7 +163,7 @@ class SparkQueryEngine:
             retryable = cause is not None and not isinstance(exc, StreamingValidationError)
             raise NodeStartError(exc.message, detail=detail, hint=exc.hint,
                                  retryable=retryable) from exc
-        return SparkQueryHandle(query)
+        return SparkQueryHandle(query, self.spark._jvm)  # type: ignore[attr-defined]
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:

@@ -195,7 +195,7 @@ class RunSupervisor:
     def _node_failed(self, node: PlannedNode, error: str, *, hint: str | None = None,
                      retryable: bool = True) -> None:
         record = self.state.get(node.name)
-        summary = summarize_error(error)
+        summary = summarize_error(error).removeprefix(f"node '{node.name}': ")
         hint = hint or hint_for(error, checkpoint=node.config.streaming.checkpoint_location)
         detail = f"{summary}\n  hint: {hint}" if hint else summary
         policy = node.config.on_failure
