@@ -8,11 +8,14 @@ the same node again resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# Imported for its side effect: nodes with `on_parse_error: dead_letter` get their batch stage.
+import tauro_compile.streaming.dead_letter  # noqa: F401
 from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import BatchStage, stages_for
 from tauro_compile.streaming.config import NodeConfig
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
+_STREAM_FAILED = re.compile(r"^\[STREAM_FAILED\]\s*Query \[[^\]]*\] terminated with exception:\s*")
+_JAVA_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*:\s*")
 _CHECKPOINT_FAILURES = ("MALFORMED_LOG_FILE", "Failed to read log file", "checkpoint",
                         "INVALID_CHECKPOINT", "metadata")
 
@@ -176,7 +181,10 @@ def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str) -
     if isinstance(exc, StreamingQueryError):
         return exc
     text = str(exc)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    causes = _cause_messages(exc)
+    if causes:
+        text += "".join(f"\nCaused by: {c}" for c in causes)
+    first = _summary(text) or type(exc).__name__
     hint = "see the cause for Spark's full error"
     if any(marker in text for marker in _CHECKPOINT_FAILURES) and checkpoint in text:
         hint = f"the checkpoint at {checkpoint} is unreadable: " + storage.RESET_CHECKPOINT_HINT
@@ -193,6 +201,32 @@ def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str) -
         hint=hint,
         cause=exc,
     )
+
+
+def _cause_messages(exc: BaseException) -> list[str]:
+    """First lines of the chain of causes pyspark captured from the JVM (`_cause`)."""
+    messages: list[str] = []
+    cause = getattr(exc, "_cause", None)
+    while cause is not None and len(messages) < 10:
+        desc = str(getattr(cause, "_desc", None) or cause).strip()
+        if desc:
+            messages.append(desc.splitlines()[0])
+        cause = getattr(cause, "_cause", None)
+    return messages
+
+
+def _summary(text: str) -> str:
+    """The first line of a Spark error without its query-id preamble, plus its root cause."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    first = _STREAM_FAILED.sub("", lines[0])
+    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by: ")]
+    if causes:
+        root = _JAVA_CLASS.sub("", causes[-1])
+        if root and root not in first:
+            return f"{first} (caused by: {root})"
+    return first
 
 
 def _stop_quietly(query: StreamingQuery) -> None:

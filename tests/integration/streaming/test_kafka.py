@@ -56,9 +56,7 @@ def test_fail_stops_the_batch_naming_where_the_record_is(records) -> None:
     assert [r.user for r in parse_kafka_json(good, "user STRING", "fail").collect()] == ["u1", None]
 
 
-def test_dead_letter_and_bad_schemas_are_validation_errors(records) -> None:
-    with pytest.raises(StreamingValidationError, match="not yet supported"):
-        parse_kafka_json(records, "user STRING", "dead_letter")
+def test_bad_schemas_are_validation_errors(records) -> None:
     with pytest.raises(StreamingValidationError) as info:
         parse_kafka_json(records, "user STRIN G", "drop", node_name="n")
     assert info.value.context["field"] == "input.json_schema"
