@@ -27,7 +27,7 @@ from tauro_compile.streaming.exceptions import (
     StreamingValidationError,
     create_error_context,
 )
-from tauro_compile.streaming.kafka import parse_kafka_json
+from tauro_compile.streaming.kafka import load_kafka_stream
 from tauro_compile.streaming.spark_options import is_true, spark_options
 
 if TYPE_CHECKING:
@@ -70,16 +70,12 @@ class BaseStreamingReader(ABC):
 
 
 class KafkaStreamingReader(BaseStreamingReader):
-    """Kafka topics; with `parse_json`, the value's JSON fields become columns."""
+    """Kafka topics (brokers and topics checked first); `parse_json` makes JSON fields columns."""
 
     format_name = "kafka"
 
     def load(self, inp: InputConfig, node_name: str, **kw: Any) -> DataFrame:
-        df = self.stream_reader(inp, node_name).format("kafka").load()
-        if not inp.parse_json:
-            return df
-        return parse_kafka_json(df, inp.json_schema, inp.on_parse_error, inp.include_metadata,
-                                node_name=node_name)
+        return load_kafka_stream(self.spark, self.stream_reader(inp, node_name), inp, node_name)
 
 
 class DeltaStreamingReader(BaseStreamingReader):

@@ -39,6 +39,7 @@ from tauro_compile.streaming.exceptions import (
     StreamingValidationError,
     create_error_context,
 )
+from tauro_compile.streaming.kafka import check_kafka, is_internal_column
 from tauro_compile.streaming.references import load_reference
 from tauro_compile.streaming.spark_options import is_true, spark_options
 
@@ -166,7 +167,8 @@ class DeltaStreamingWriter(BaseStreamingWriter):
         if table is None:
             return
         existing = {f.name.lower(): f for f in table.fields}
-        extra = [f.name for f in df.schema.fields if f.name.lower() not in existing]
+        extra = [f.name for f in df.schema.fields
+                 if f.name.lower() not in existing and not is_internal_column(f.name)]
         evolve = (is_true(out.options.get("mergeSchema", False))
                   or is_true(self.spark.conf.get("spark.databricks.delta.schema.autoMerge.enabled",
                                                  "false")))
@@ -246,6 +248,9 @@ class KafkaStreamingWriter(BaseStreamingWriter):
     """A Kafka topic: `key_column` -> key, `value_columns` (default: `value`, else all) -> JSON value."""
 
     format_name = "kafka"
+
+    def check(self, df: DataFrame, node: NodeConfig) -> None:
+        check_kafka(self.spark, self.sink_options(node), node.name, role="output")
 
     def prepare(self, df: DataFrame, node: NodeConfig) -> DataFrame:
         from pyspark.sql import functions as F
