@@ -9,6 +9,7 @@ the JVM message without its class names; the full text still goes to run_results
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _JAVA_CLASS_PREFIX = re.compile(
     r"^(?:(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)|py4j\.protocol\.Py4JJavaError"
@@ -20,20 +21,55 @@ _STAGE_FAILURE = re.compile(
     r"^Job aborted due to stage failure:.*?most recent failure:.*?\)\s*:\s*", re.S)
 _PY_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b.*)$")
 _FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
-_ERROR_CLASS = re.compile(r"^\[[A-Z][A-Z0-9_.]+\]\s*")
 MAX_SUMMARY = 300
+MAX_DETAILS = 8
+_HINT_SUFFIX = re.compile(r"\s*\(hint: (.*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A failure as a user reads it: one line, a few detail lines, and what to do."""
+
+    summary: str
+    details: tuple[str, ...] = ()
+    hint: str | None = None
+
+    def render(self) -> str:
+        lines = [self.summary, *(f"  {d}" for d in self.details)]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def explain_failure(text: str | None, *, checkpoint: str | None = None) -> Explanation:
+    """The cause of a failure without JVM noise, its detail lines, and a hint when one is known."""
+    if not text:
+        return Explanation("unknown error")
+    python_error = _python_error(text)
+    if python_error is not None:
+        message, details = python_error
+    else:
+        lines = _candidate_lines(text) or [text.strip().splitlines()[0]]
+        message, details = lines[0], []
+    message, embedded_hint = _split_hint(message)
+    if details:
+        details[-1], last_hint = _split_hint(details[-1])
+        embedded_hint = embedded_hint or last_hint
+    return Explanation(_clip(message), tuple(_clip(d) for d in details[:MAX_DETAILS] if d),
+                       embedded_hint or hint_for(text, checkpoint=checkpoint))
 
 
 def summarize_error(text: str | None) -> str:
     """One line naming the cause of a failure, without JVM noise."""
-    if not text:
-        return "unknown error"
-    python_line = _last_python_error(text)
-    if python_line:
-        return _clip(python_line)
-    for line in _candidate_lines(text):
-        return _clip(line)
-    return _clip(text.strip().splitlines()[0])
+    return explain_failure(text).summary
+
+
+def _split_hint(line: str) -> tuple[str, str | None]:
+    """`message (hint: do this)` -> (`message`, `do this`); Tauro's errors end like that."""
+    match = _HINT_SUFFIX.search(line)
+    if not match:
+        return line, None
+    return line[: match.start()].rstrip(), match.group(1).strip()
 
 
 def _candidate_lines(text: str) -> list[str]:
@@ -55,23 +91,34 @@ def _candidate_lines(text: str) -> list[str]:
     return lines
 
 
-def _last_python_error(text: str) -> str | None:
-    """The `Type: message` line ending the first Python traceback in `text`, if any."""
+def _python_error(text: str) -> tuple[str, list[str]] | None:
+    """The `Type: message` (and its continuation lines) ending the first Python traceback."""
     start = text.find("Traceback (most recent call last):")
     if start < 0:
         return None
-    found = None
+    message: str | None = None
+    details: list[str] = []
     for raw in text[start:].splitlines()[1:]:
-        if _FRAME.match(raw) or raw.startswith("\tat "):
-            break
-        if raw.startswith(" ") or not raw.strip():
-            if found:
-                break
+        if message is None:
+            if _FRAME.match(raw) or raw.startswith("\tat "):
+                return None
+            match = _PY_ERROR_LINE.match(raw.strip()) if not raw.startswith(" ") else None
+            if match:
+                message = _short_class(match.group(1))
             continue
-        match = _PY_ERROR_LINE.match(raw.strip())
-        if match:
-            found = match.group(1)
-    return found
+        if (not raw.strip() or raw.startswith(("\tat ", "Caused by", " SQLSTATE"))
+                or _FRAME.match(raw)):
+            break
+        details.append(raw.strip())
+    return None if message is None else (message, details)
+
+
+def _short_class(line: str) -> str:
+    """Drop the module path of the exception class; drop Tauro's own class names entirely."""
+    name, sep, rest = line.partition(":")
+    if name.startswith("tauro_compile."):
+        return rest.strip() if sep else line
+    return name.rsplit(".", 1)[-1] + sep + rest
 
 
 def _clip(line: str) -> str:
@@ -84,10 +131,11 @@ def hint_for(text: str | None, *, checkpoint: str | None = None) -> str | None:
     if not text:
         return None
     low = text.lower()
-    mentions_checkpoint = bool(checkpoint) and checkpoint.rstrip("/").lower() in low
-    if mentions_checkpoint or ("checkpoint" in low and any(
+    about_checkpoint = bool(checkpoint) and checkpoint.rstrip("/").lower() in low and any(
+        part in low for part in ("/offsets", "/commits", "/metadata", "/state", "/sources"))
+    if about_checkpoint or ("checkpoint" in low and any(
             word in low for word in ("corrupt", "malformed", "unreadable", "incompatible",
-                                     "failed to read", "cannot read", "invalid"))):
+                                     "failed to read", "cannot read"))):
         where = f" at {checkpoint}" if checkpoint else ""
         return (f"the checkpoint{where} cannot be used: restore it, or delete it (and the "
                 "node's output) to reprocess the input from the start")

@@ -34,7 +34,8 @@ Schema (version 1)::
           "error_summary": "<one line + hint>" | null,
           "checkpoint_location": "/.../checkpoints/clean_events",
           "batch_results": [ {...}, ... ],   # latest 50 reported by the batch listener
-          "batch_totals": {"<numeric field>": total, ...}
+          "batch_totals": {"outputs.main.rows": 90, "metrics.contract.<count>": 3, ...}
+                                        # every count in batch_results summed, dotted path
         }
       }
     }

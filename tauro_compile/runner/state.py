@@ -56,6 +56,24 @@ ALLOWED_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
 BATCH_RESULTS_KEPT = 50
 
 
+# Numbers in a batch result that identify something rather than count it.
+_NOT_COUNTS = frozenset({"batch_id", "version", "txn_version"})
+
+
+def _numeric_leaves(data: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:
+    """(`a.b.c`, number) for every count nested in a batch result (no bools, no ids)."""
+    leaves: list[tuple[str, float]] = []
+    for key, value in data.items():
+        if key in _NOT_COUNTS:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            leaves += _numeric_leaves(value, name + ".")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            leaves.append((name, value))
+    return leaves
+
+
 class IllegalTransition(RuntimeError):
     """The runner tried a state change the state machine forbids (a bug, not a user error)."""
 
@@ -208,9 +226,8 @@ class RunState:
             if record is None:
                 return
             record.batch_results.append(dict(result))
-            for key, value in result.items():
-                if key != "batch_id" and isinstance(value, int | float) and not isinstance(value, bool):
-                    record.batch_totals[key] = record.batch_totals.get(key, 0) + value
+            for key, value in _numeric_leaves(result):
+                record.batch_totals[key] = record.batch_totals.get(key, 0) + value
 
     def all_terminal(self) -> bool:
         with self._lock:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
 from tauro_compile.runner.engine import NodeStartError, QueryEngine, QueryHandle
-from tauro_compile.runner.failures import hint_for, summarize_error
+from tauro_compile.runner.failures import Explanation, explain_failure
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
 from tauro_compile.streaming.durations import parse_duration
@@ -195,9 +195,10 @@ class RunSupervisor:
     def _node_failed(self, node: PlannedNode, error: str, *, hint: str | None = None,
                      retryable: bool = True) -> None:
         record = self.state.get(node.name)
-        summary = summarize_error(error).removeprefix(f"node '{node.name}': ")
-        hint = hint or hint_for(error, checkpoint=node.config.streaming.checkpoint_location)
-        detail = f"{summary}\n  hint: {hint}" if hint else summary
+        found = explain_failure(error, checkpoint=node.config.streaming.checkpoint_location)
+        # The node is named wherever this is shown; errors naming it again read as noise.
+        summary = found.summary.replace(f"node '{node.name}': ", "")
+        detail = Explanation(summary, found.details, hint or found.hint).render()
         policy = node.config.on_failure
         restarts_done = max(record.attempts - 1, 0)
         if (retryable and policy.action == "restart" and restarts_done < policy.max_restarts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tauro_compile.runner.failures import hint_for, summarize_error
+from tauro_compile.runner.failures import explain_failure, hint_for, summarize_error
 
 PYTHON_UDF = (
     "[STREAM_FAILED] Query [id = 1f, runId = 2e] terminated with exception: Job aborted due to "
@@ -46,3 +46,41 @@ def test_hints_for_common_run_time_errors() -> None:
                                              checkpoint="/ck/a")
     assert "bootstrap" in hint_for("Timed out waiting for a node assignment. kafka")
     assert hint_for("ValueError: poison value 3") is None
+
+
+FOREACH_BATCH = (
+    "org.apache.spark.sql.streaming.StreamingQueryException: [FOREACH_BATCH_USER_FUNCTION_ERROR]"
+    " An error occurred in the user provided function in foreach batch sink. Reason: An exception"
+    " was raised by the Python Proxy. Return Message: Traceback (most recent call last):\n"
+    '  File "/venv/py4j/clientserver.py", line 644, in _call_proxy\n'
+    "    return_value = getattr(self.pool[obj_id], method)(*params)\n"
+    "                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    '  File "/work/tauro_compile/streaming/batch_writer.py", line 258, in __call__\n'
+    "    raise StreamingQueryError(\n"
+    "tauro_compile.streaming.exceptions.StreamingQueryError: node 'clean': batch 0 was blocked "
+    "before writing: node 'clean': the stream's schema breaks contract 'c', nothing was written:\n"
+    "  - column 'event_time': incompatible type (expected date, found timestamp)\n"
+    "  - column 'x': incompatible type (expected date, found timestamp) (hint: nothing of this "
+    "batch was written; restart the node: the batch is retried from the checkpoint)\n"
+    " SQLSTATE: 39000\n"
+    "Caused by: py4j.Py4JException: An exception was raised by the Python Proxy.\n"
+    "\tat org.apache.spark.X.y(X.scala:1)\n"
+)
+
+
+def test_tauro_error_in_foreach_batch_keeps_its_lines_and_its_own_hint() -> None:
+    found = explain_failure(FOREACH_BATCH, checkpoint="/ck/clean")
+    assert found.summary == ("node 'clean': batch 0 was blocked before writing: node 'clean': "
+                             "the stream's schema breaks contract 'c', nothing was written:")
+    assert found.details == (
+        "- column 'event_time': incompatible type (expected date, found timestamp)",
+        "- column 'x': incompatible type (expected date, found timestamp)")
+    assert found.hint == ("nothing of this batch was written; restart the node: the batch is "
+                          "retried from the checkpoint")
+    assert found.render().splitlines()[-1].startswith("  hint: nothing of this batch")
+
+
+def test_third_party_exception_classes_lose_their_module_path() -> None:
+    text = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+            "pyspark.errors.exceptions.base.PySparkValueError: [X] bad value\n")
+    assert explain_failure(text).summary == "PySparkValueError: [X] bad value"

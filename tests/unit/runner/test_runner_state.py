@@ -80,11 +80,13 @@ def test_progress_is_counted_once_per_batch_id() -> None:
 def test_batch_results_keep_the_latest_and_sum_totals() -> None:
     s = _state()
     for i in range(BATCH_RESULTS_KEPT + 10):
-        s.add_batch_result("a", {"batch_id": i, "violations": 2, "policy": "warn"})
+        s.add_batch_result("a", {"batch_id": i, "violations": 2, "policy": "warn",
+                                 "outputs": {"main": {"rows": 3, "version": i, "committed": True}}})
     r = s.get("a")
     assert len(r.batch_results) == BATCH_RESULTS_KEPT
     assert r.batch_results[0]["batch_id"] == 10
-    assert r.batch_totals == {"violations": 2 * (BATCH_RESULTS_KEPT + 10)}
+    n = BATCH_RESULTS_KEPT + 10
+    assert r.batch_totals == {"violations": 2 * n, "outputs.main.rows": 3 * n}
     s.add_batch_result("unknown", {"batch_id": 1})  # a listener for a node not in the run
 
 
