@@ -148,6 +148,29 @@ def _to_bytes(value: bytes | bytearray | memoryview | str | None) -> bytes | Non
     return bytes(value)
 
 
+# Runs the broker JVM as its child and stops it (SIGTERM, then SIGKILL) when its stdin reaches
+# EOF, i.e. when the Python process that holds the other end exits for any reason, SIGKILL
+# included, so no broker outlives its test run. SIGTERM is forwarded; SIGINT is left to Python.
+_WATCHDOG = """
+import signal, subprocess, sys, threading
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+def stop(*_):
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, daemon=True).start())
+def watch():
+    sys.stdin.buffer.read()
+    stop()
+threading.Thread(target=watch, daemon=True).start()
+code = child.wait()
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
 _LOG4J_BROKER = """\
 log4j.rootLogger=INFO, out
 log4j.appender.out=org.apache.log4j.ConsoleAppender
@@ -648,9 +671,10 @@ class KafkaBroker:
         ]
         # Own session: a Ctrl-C meant for the test run or `make kafka` reaches Python, which
         # then stops the broker in order, instead of the broker dying mid-test on its own.
+        # The watchdog between them stops the broker if this process dies without stop().
         self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", _WATCHDOG, *cmd],
+            stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.work_dir,
@@ -726,13 +750,18 @@ class KafkaBroker:
                 self._helper.close()
                 self._helper = None
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # the watchdog forwards it to the broker
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)  # watchdog and broker
+                    proc.wait()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         if self._log is not None:
             self._log.close()
             self._log = None
