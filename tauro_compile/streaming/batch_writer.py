@@ -6,7 +6,11 @@ letters). The extension point is small and typed:
 
 - a `BatchStage` has `process(batch: BatchContext) -> None`; it may replace `batch.df`, add
   side outputs (dead letters, quarantine) with `batch.add_side_output(...)`, record numbers in
-  `batch.metrics`, or `batch.abort(reason)` to fail the batch before anything is written;
+  `batch.metrics`, or `batch.abort(reason)` to fail the batch before anything is written.
+  Optional members: `before_start(stream_df)` (called before the query starts, e.g. a schema
+  check), `after_write(batch, outputs)` (called after every write of the batch succeeded, with
+  the per-output info: rows, committed, Delta version), and `manages_cache = True` (the stage
+  caches what it reads twice itself, so the writer does not persist the batch for it);
 - `register_stage_factory(name, factory)` plugs stages in for every node that needs them:
   `factory(node, context) -> list[BatchStage]`.
 
@@ -103,7 +107,13 @@ def register_stage_factory(name: str, factory: StageFactory) -> None:
 
 
 def stages_for(node: NodeConfig, context: Any) -> list[BatchStage]:
-    """Every registered factory's stages for this node; a contract nobody enforces is an error."""
+    """Every registered factory's stages for this node; a contract nobody enforces is an error.
+
+    The contracts package's stage is registered on first need (unless a "contract" factory
+    was registered already), so a node with `contract:` is always enforced.
+    """
+    if node.contract is not None and "contract" not in _STAGE_FACTORIES:
+        _register_contract_stage()
     if node.contract is not None and "contract" not in _STAGE_FACTORIES:
         raise StreamingValidationError(
             f"node '{node.name}' declares a contract, but no contract stage is available",
@@ -116,6 +126,36 @@ def stages_for(node: NodeConfig, context: Any) -> list[BatchStage]:
     for factory in _STAGE_FACTORIES.values():
         stages.extend(factory(node, context))
     return stages
+
+
+def _register_contract_stage() -> None:
+    try:
+        from tauro_compile.contracts.stage import contract_stages
+    except ImportError:  # reported by the caller as "no contract stage is available"
+        return
+    register_stage_factory("contract", contract_stages)
+
+
+def run_before_start(stages: Sequence[BatchStage], stream_df: DataFrame, node: NodeConfig) -> None:
+    """Call the stages' optional `before_start(stream_df)` hook (e.g. a contract's schema check)."""
+    from tauro_compile.errors import TauroError
+    from tauro_compile.streaming.exceptions import StreamingError
+
+    for stage in stages:
+        hook = getattr(stage, "before_start", None)
+        if not callable(hook):
+            continue
+        try:
+            hook(stream_df)
+        except StreamingError:
+            raise
+        except TauroError as exc:
+            raise StreamingValidationError(
+                exc.message,
+                context=create_error_context("before_start", type(stage).__name__,
+                                             node_name=node.name, details=exc.render()),
+                hint=exc.hint, cause=exc,
+            ) from exc
 
 
 class BatchSink(Protocol):
@@ -135,12 +175,13 @@ class DeltaBatchSink:
     def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
         spark = df.sparkSession
         where = {"path": self.output.path, "table_name": self.output.table_name}
-        before = storage.delta_version(spark, **where)
+        previous = storage.delta_last_commit(spark, **where)
+        before = None if previous is None else int(previous["version"])
         if self.output.mode == "merge" and before is not None:
             self._merge(df, batch_id, txn_app_id)
         else:
-            self._save(df, batch_id, txn_app_id, create=before is None)
-        last = storage.delta_last_commit(spark, **where)
+            self._save(df, batch_id, txn_app_id)
+        last = storage.delta_last_commit(spark, **where, known_to_exist=True)
         committed = last is not None and (before is None or last["version"] > before)
         metrics = last["metrics"] if committed and last else {}
         info: dict[str, Any] = {
@@ -159,7 +200,7 @@ class DeltaBatchSink:
         opts = spark_options(self.output.options, node_name=self.node_name, field="output.options")
         return {**opts, "txnAppId": txn_app_id, "txnVersion": str(batch_id)}
 
-    def _save(self, df: DataFrame, batch_id: int, txn_app_id: str, *, create: bool) -> None:
+    def _save(self, df: DataFrame, batch_id: int, txn_app_id: str) -> None:
         mode = "overwrite" if self.output_mode == "complete" else "append"
         writer = df.write.format("delta").mode(mode).options(**self._options(txn_app_id, batch_id))
         if self.output.partition_by:
@@ -244,7 +285,9 @@ class MicroBatchWriter:
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         batch = BatchContext(self.node, int(batch_id), batch_df)
-        cached = bool(self.stages)  # stages read the batch, then the writes read it again
+        # Stages read the batch, then the writes read it again: cache it, unless every stage
+        # says it caches what it reads itself (`manages_cache = True`).
+        cached = any(not getattr(stage, "manages_cache", False) for stage in self.stages)
         if cached:
             batch_df.persist()
         try:
@@ -270,6 +313,10 @@ class MicroBatchWriter:
                 sink = side_output_sink(side.output, mode, self.node.name)
                 outputs[side.suffix] = sink.write(side.df, batch.batch_id,
                                                   f"{self.unique_id}:{side.suffix}")
+            for stage in self.stages:
+                after_write = getattr(stage, "after_write", None)
+                if callable(after_write):
+                    after_write(batch, outputs)
             self._report(batch, outputs)
         finally:
             if cached:

@@ -6,7 +6,9 @@ Keys/attributes read (all optional except `spark`):
 - `checkpoint_root`: the directory under which a node without `streaming.checkpoint_location`
   checkpoints, as `<checkpoint_root>/<node name>` (stable across runs, so a rerun resumes);
 - `format_policy`: restricts the formats `StreamingValidator` accepts (see validators);
-- `batch_listener`: `callable(node_name, batch_id, info)` told about every foreachBatch batch.
+- `batch_listener`: `callable(node_name, batch_id, info)` told about every foreachBatch batch;
+- `project_dir`, `on_validation`: read by the contracts stage (contract paths are relative to
+  `project_dir`; `on_validation(result)` receives each batch's contract validation).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from tauro_compile.streaming.context import (
     spark_from_context,
 )
 from tauro_compile.streaming.exceptions import (
+    StreamingError,
     StreamingQueryError,
     StreamingValidationError,
     create_error_context,
@@ -96,6 +97,8 @@ class StreamingQueryManager:
         uid = unique_id or (f"{pipeline_name}.{node.name}" if pipeline_name else node.name)
         try:
             query = writer.write(df, node, location, unique_id=uid, stages=stage_list)
+        except StreamingError:
+            raise
         except Exception as exc:
             raise explain_query_failure(exc, node.name, location) from exc
         with self._lock:

@@ -97,9 +97,10 @@ def delta_version(spark: SparkSession, *, path: str | None = None,
 
 
 def delta_last_commit(spark: SparkSession, *, path: str | None = None,
-                      table_name: str | None = None) -> dict[str, Any] | None:
+                      table_name: str | None = None,
+                      known_to_exist: bool = False) -> dict[str, Any] | None:
     """version, operation and operationMetrics of a Delta table's latest commit, or None."""
-    if not is_delta_table(spark, path=path, table_name=table_name):
+    if not known_to_exist and not is_delta_table(spark, path=path, table_name=table_name):
         return None
     row = (delta_table(spark, path=path, table_name=table_name).history(1)
            .select("version", "operation", "operationMetrics").first())

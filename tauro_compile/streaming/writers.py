@@ -28,6 +28,7 @@ from tauro_compile.streaming.batch_writer import (
     FormatBatchSink,
     FunctionBatchSink,
     MicroBatchWriter,
+    run_before_start,
 )
 from tauro_compile.streaming.config import NodeConfig, TriggerConfig
 from tauro_compile.streaming.constants import StreamingOutputMode, StreamingTrigger
@@ -129,6 +130,7 @@ class BaseStreamingWriter(ABC):
                 hint="write to a Delta table (or another batch-capable sink) to use contracts "
                      "or dead letters",
             )
+        run_before_start(stages, df, node)
         batch_writer = MicroBatchWriter(node, sink, unique_id=unique_id or node.name,
                                         stages=stages,
                                         on_batch=batch_listener_from_context(self.context))
@@ -160,36 +162,57 @@ class DeltaStreamingWriter(BaseStreamingWriter):
     format_name = "delta"
 
     def check(self, df: DataFrame, node: NodeConfig) -> None:
-        if node.streaming.output_mode is StreamingOutputMode.COMPLETE and node.output.mode != "merge":
-            return  # complete mode rewrites the table
         out = node.output
+        columns = {c.lower() for c in df.columns}
+        missing_keys = [k for k in out.merge_keys if k.lower() not in columns]
+        if missing_keys:
+            raise self._misfit(node, df, None, missing_keys, "merge keys {} are not columns of "
+                               "the stream", "output.merge_keys",
+                               f"merge on columns of the stream: {', '.join(df.columns)}")
+        merge = out.mode == "merge"
+        if node.streaming.output_mode is StreamingOutputMode.COMPLETE and not merge:
+            return  # complete mode rewrites the table
         table = storage.delta_schema(self.spark, path=out.path, table_name=out.table_name)
         if table is None:
             return
         existing = {f.name.lower(): f for f in table.fields}
-        extra = [f.name for f in df.schema.fields
-                 if f.name.lower() not in existing and not is_internal_column(f.name)]
         evolve = (is_true(out.options.get("mergeSchema", False))
                   or is_true(self.spark.conf.get("spark.databricks.delta.schema.autoMerge.enabled",
                                                  "false")))
-        clashes = [f"{f.name} ({f.dataType.simpleString()} vs {existing[f.name.lower()].dataType.simpleString()})"
+        clashes = [f"{f.name} ({f.dataType.simpleString()} vs "
+                   f"{existing[f.name.lower()].dataType.simpleString()})"
                    for f in df.schema.fields if f.name.lower() in existing
                    and _kind(f.dataType) != _kind(existing[f.name.lower()].dataType)]
-        if (extra and not evolve) or clashes:
-            where = out.table_name or out.path
-            problem = (f"columns {', '.join(clashes)} have types the table cannot hold" if clashes
-                       else f"columns {', '.join(extra)} are not in the table")
-            raise StreamingQueryError(
-                f"node '{node.name}': the stream does not fit the existing Delta table {where}: "
-                f"{problem}",
-                context=create_error_context(
-                    "check_sink_schema", type(self).__name__, node_name=node.name, table=where,
-                    columns=", ".join(clashes or extra), expected=table.simpleString(),
-                    actual=df.schema.simpleString()),
-                hint=("cast or rename them in a transform" if clashes else
-                      "add `mergeSchema: \"true\"` to output.options to add the columns, or drop "
-                      "them in a transform"),
-            )
+        if clashes:
+            raise self._misfit(node, df, table, clashes, "columns {} have types the table "
+                               "cannot hold", "output", "cast or rename them in a transform")
+        extra = [f.name for f in df.schema.fields
+                 if f.name.lower() not in existing and not is_internal_column(f.name)]
+        if extra and not evolve:
+            raise self._misfit(node, df, table, extra, "columns {} are not in the table",
+                               "output.options.mergeSchema",
+                               "add `mergeSchema: \"true\"` to output.options to add the "
+                               "columns, or drop them in a transform")
+        absent = [f.name for f in table.fields if f.name.lower() not in columns]
+        if merge and absent and not evolve:
+            raise self._misfit(node, df, table, absent, "table columns {} are missing from the "
+                               "stream (MERGE updates and inserts every column)", "output",
+                               "select them in a transform, or set `mergeSchema: \"true\"` "
+                               "to leave them unchanged")
+
+    def _misfit(self, node: NodeConfig, df: DataFrame, table: Any, columns: list[str],
+                problem: str, field: str, hint: str) -> StreamingQueryError:
+        where = node.output.table_name or node.output.path
+        return StreamingQueryError(
+            f"node '{node.name}': the stream does not fit the Delta table {where}: "
+            + problem.format(", ".join(columns)),
+            context=create_error_context(
+                "check_sink_schema", type(self).__name__, node_name=node.name, table=where,
+                field=field, columns=", ".join(columns),
+                expected=table.simpleString() if table is not None else None,
+                actual=df.schema.simpleString()),
+            hint=hint,
+        )
 
     def start(self, writer: DataStreamWriter, node: NodeConfig) -> StreamingQuery:
         out = node.output

@@ -135,3 +135,89 @@ def test_streaming_merge_node_upserts_through_foreach_batch(spark, tmp_path: Pat
     assert infos[0][0] == "customers" and infos[0][1] == 0
     assert infos[0][2]["outputs"]["main"]["updated"] == 1
     assert manager.started_query("customers").unique_id == "crm.customers"
+
+
+class SelfCachingStage:
+    """Declares it caches for itself, records the hooks the writer calls."""
+
+    manages_cache = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def before_start(self, stream_df) -> None:
+        self.calls.append(("before_start", stream_df.isStreaming))
+
+    def process(self, batch: BatchContext) -> None:
+        self.calls.append(("process", batch.batch_id, batch.df.is_cached))
+
+    def after_write(self, batch: BatchContext, outputs: dict) -> None:
+        self.calls.append(("after_write", batch.batch_id, outputs["main"]["version"]))
+        batch.metrics["seen_version"] = outputs["main"]["version"]
+
+
+def test_optional_stage_hooks_are_called(spark, tmp_path: Path) -> None:
+    stage = SelfCachingStage()
+    infos: list[dict] = []
+    write = writer_for(delta_node(tmp_path / "hooks"), stages=[stage],
+                       on_batch=lambda name, bid, info: infos.append(info))
+    write(spark.createDataFrame([(1, "a")], SCHEMA), 0)
+    assert stage.calls == [("process", 0, False), ("after_write", 0, 0)]
+    assert infos[0]["metrics"] == {"seen_version": 0}
+
+
+def test_stage_before_start_runs_before_the_query_starts(spark, tmp_path: Path) -> None:
+    from tauro_compile.errors import RunError
+    from tauro_compile.streaming import StreamingValidationError
+
+    class RefuseSchema(SelfCachingStage):
+        def before_start(self, stream_df) -> None:
+            raise RunError("the stream's schema breaks the contract", hint="fix the transform")
+
+    src = tmp_path / "src"
+    write_json_lines(src, "a.json", [{"id": 1, "name": "a"}])
+    node = bounded_node("guarded", {"format": "file_stream", "file_format": "json",
+                                    "path": str(src), "schema": SCHEMA},
+                        {"format": "delta", "path": str(tmp_path / "out")})
+    manager = StreamingQueryManager({"spark": spark, "checkpoint_root": str(tmp_path / "chk")})
+    with pytest.raises(StreamingValidationError) as info:
+        manager.create_and_start_query(node, stages=[RefuseSchema()])
+    assert info.value.message == "the stream's schema breaks the contract"
+    assert info.value.hint == "fix the transform"
+    assert info.value.context["node_name"] == "guarded"
+    assert manager.active_queries() == {} and not (tmp_path / "out").exists()
+
+    good = SelfCachingStage()
+    query = manager.create_and_start_query(node, stages=[good])
+    query.awaitTermination(120)
+    assert query.exception() is None
+    assert [c[0] for c in good.calls] == ["before_start", "process", "after_write"]
+
+
+def test_node_contract_is_enforced_without_registration(spark, tmp_path: Path) -> None:
+    contract = tmp_path / "orders.yaml"
+    contract.write_text(
+        "apiVersion: v3.0.2\nkind: DataContract\nid: urn:test:people\nversion: 1.0.0\n"
+        "schema:\n  - name: people\n    properties:\n"
+        "      - name: id\n        logicalType: integer\n        required: true\n"
+        "      - name: name\n        logicalType: string\n        required: true\n")
+    src = tmp_path / "src"
+    write_json_lines(src, "a.json", [{"id": 1, "name": "a"}, {"id": 2, "name": None}])
+    node = bounded_node("people", {"format": "file_stream", "file_format": "json",
+                                   "path": str(src), "schema": SCHEMA},
+                        {"format": "delta", "path": str(tmp_path / "people")},
+                        contract={"path": str(contract), "policy": "quarantine",
+                                  "quarantine": {"format": "delta",
+                                                 "path": str(tmp_path / "rejected")}})
+    infos: list[tuple] = []
+    manager = StreamingQueryManager({"spark": spark, "checkpoint_root": str(tmp_path / "chk"),
+                                     "batch_listener": lambda *a: infos.append(a)})
+    query = manager.create_and_start_query(node)
+    query.awaitTermination(120)
+    assert query.exception() is None
+    read = spark.read.format("delta").load
+    assert [r.id for r in read(str(tmp_path / "people")).collect()] == [1]
+    assert [r.id for r in read(str(tmp_path / "rejected")).collect()] == [2]
+    info = infos[0][2]
+    assert info["outputs"]["quarantine"]["rows"] == 1
+    assert "contract" in info["metrics"]

@@ -122,3 +122,25 @@ def test_no_checkpoint_location_asks_for_one(spark, tmp_path: Path) -> None:
         StreamingQueryManager({"spark": spark}).create_and_start_query(node)
     assert info.value.context["field"] == "streaming.checkpoint_location"
     assert "checkpoint_root" in info.value.hint
+
+
+def test_merge_node_schema_checks_before_start(spark, tmp_path: Path) -> None:
+    src, out = tmp_path / "src", str(tmp_path / "dim")
+    spark.createDataFrame([(1, "a", 5)], "id BIGINT, name STRING, score INT") \
+        .write.format("delta").save(out)
+    write_json_lines(src, "a.json", [{"id": 1, "name": "b"}])
+    node = bounded_node("dim", {"format": "file_stream", "file_format": "json", "path": str(src),
+                                "schema": SCHEMA},
+                        {"format": "delta", "path": out, "mode": "merge", "merge_keys": ["id"]})
+    manager = StreamingQueryManager({"spark": spark, "checkpoint_root": str(tmp_path / "chk")})
+    with pytest.raises(StreamingQueryError) as info:
+        manager.create_and_start_query(node)
+    assert info.value.context["columns"] == "score"
+    assert "missing from the stream" in info.value.message
+
+    node["output"]["merge_keys"] = ["key"]
+    with pytest.raises(StreamingQueryError) as info:
+        manager.create_and_start_query(node)
+    assert info.value.context["field"] == "output.merge_keys"
+    assert info.value.context["columns"] == "key"
+    assert manager.active_queries() == {}
