@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import bounded_node, write_json_lines
+from streaming_helpers import bounded_node, write_json_lines
 
 from tauro_compile.streaming import NodeConfig, StreamingQueryError, StreamingQueryManager
 from tauro_compile.streaming.batch_writer import BatchContext, DeltaBatchSink, MicroBatchWriter

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import bounded_node, write_json_lines
+from streaming_helpers import bounded_node, write_json_lines
 
 from tauro_compile.streaming import (
     StreamingQueryError,

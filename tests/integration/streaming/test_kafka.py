@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import bounded_node, write_json_lines
 from pyspark.sql.types import LongType, StringType, StructField, StructType
+from streaming_helpers import bounded_node, write_json_lines
 
 from tauro_compile.streaming import NodeConfig, StreamingQueryManager, StreamingValidationError
 from tauro_compile.streaming.kafka import parse_kafka_json

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import bounded_node, write_json_lines
+from streaming_helpers import bounded_node, write_json_lines
 
 from tauro_compile.streaming import (
     DEFAULT_STREAMING_CONFIG,

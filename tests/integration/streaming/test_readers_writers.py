@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import bounded_node, write_json_lines
+from streaming_helpers import bounded_node, write_json_lines, write_user_module
 
 from tauro_compile.streaming import (
     StreamingQueryError,
@@ -20,6 +20,12 @@ from tauro_compile.streaming import (
 from tauro_compile.streaming.writers import rows_out
 
 pytestmark = pytest.mark.spark
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`user_module(name, source)` writes a module importable for this test."""
+    return lambda name, source: write_user_module(tmp_path, monkeypatch, name, source)
 
 SCHEMA = "id BIGINT, name STRING"
 

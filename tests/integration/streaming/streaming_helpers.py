@@ -1,19 +1,15 @@
-"""Helpers for the streaming layer's real-Spark tests (the `spark` fixture is suite-wide)."""
+"""Helpers shared by the streaming layer's real-Spark tests (imported as `streaming_helpers`).
+
+No conftest.py here on purpose: other test directories import names from their own
+`conftest`, which breaks when several directories have one.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
-import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import pytest
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
 
 
 def write_json_lines(directory: Path, name: str, rows: Iterable[dict[str, Any]]) -> Path:
@@ -33,19 +29,14 @@ def bounded_node(name: str, input_: dict[str, Any], output: dict[str, Any],
     return {"name": name, "input": input_, "output": output, "streaming": streaming, **extra}
 
 
-@pytest.fixture
-def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Write a throwaway Python module importable as `module:function` for this test."""
-    made: list[str] = []
+def write_user_module(tmp_path: Path, monkeypatch: Any, name: str, source: str) -> str:
+    """A throwaway module importable as `name:function` for the rest of this test."""
+    import sys
+    import textwrap
 
-    def make(name: str, source: str) -> str:
-        package_dir = tmp_path / "user_code"
-        package_dir.mkdir(exist_ok=True)
-        (package_dir / f"{name}.py").write_text(textwrap.dedent(source))
-        monkeypatch.syspath_prepend(str(package_dir))
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        sys.modules.pop(name, None)
+    package_dir = tmp_path / "user_code"
+    package_dir.mkdir(exist_ok=True)
+    (package_dir / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(package_dir))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return name
