@@ -321,6 +321,12 @@ def check_output(out: OutputConfig, streaming: StreamingConfig, prefix: str = "o
             "streaming.output_mode", f"output format '{spec.name}' does not support '{mode}' mode",
             expected=f"one of: {_listing(spec.output_modes)}", found=mode,
         ))
+    if spec.name == "delta" and mode == "update" and out.mode != "merge":
+        issues.append(ConfigIssue(
+            "streaming.output_mode", "a delta output takes 'update' mode only with `mode: merge`",
+            expected="append or complete (or `mode: merge` with merge_keys)", found=mode,
+            hint="Delta's streaming sink has no update mode; an upsert via MERGE gives it",
+        ))
     trig = streaming.trigger.type.value
     if trig not in spec.triggers:
         issues.append(ConfigIssue(

@@ -1,0 +1,53 @@
+"""Registry rules in streaming.config: what validates must be what runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tauro_compile.streaming.config import NodeConfig, TriggerConfig, check_node
+from tauro_compile.streaming.durations import DurationError, parse_duration
+
+
+def _node(**over: object) -> NodeConfig:
+    base: dict = {"name": "n", "input": {"format": "rate"},
+                  "output": {"format": "delta", "path": "/tmp/x"}}
+    base.update(over)
+    return NodeConfig.model_validate(base)
+
+
+def test_delta_update_mode_needs_merge() -> None:
+    issues = check_node(_node(streaming={"output_mode": "update"}))
+    assert [i.field for i in issues] == ["streaming.output_mode"]
+    assert issues[0].found == "update"
+    merged = _node(output={"format": "delta", "path": "/tmp/x", "mode": "merge",
+                           "merge_keys": ["value"]}, streaming={"output_mode": "update"})
+    assert check_node(merged) == []
+
+
+def test_parquet_sink_is_append_only() -> None:
+    issues = check_node(_node(output={"format": "parquet", "path": "/tmp/p"},
+                              streaming={"output_mode": "complete"}))
+    assert issues and issues[0].field == "streaming.output_mode"
+    assert "append" in (issues[0].expected or "")
+
+
+def test_continuous_trigger_rejected_for_file_source() -> None:
+    node = _node(input={"format": "file_stream", "path": "/tmp/in", "file_format": "text"},
+                 output={"format": "console"}, streaming={"trigger": {"type": "continuous"}})
+    fields = {i.field for i in check_node(node)}
+    assert "streaming.trigger.type" in fields
+
+
+@pytest.mark.parametrize("text", ["0 seconds", "-5 seconds", "400 days", "ten seconds", "5 parsecs"])
+def test_bad_intervals(text: str) -> None:
+    with pytest.raises(DurationError):
+        parse_duration(text)
+    with pytest.raises(ValueError):
+        TriggerConfig(type="processing_time", interval=text)
+
+
+def test_interval_forms() -> None:
+    assert parse_duration("30 seconds").seconds == 30
+    assert parse_duration("5 min").spark() == "300 seconds"
+    assert parse_duration("500 ms").spark() == "500 milliseconds"
+    assert parse_duration("365 days").seconds == 365 * 86400
