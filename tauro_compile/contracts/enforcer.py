@@ -186,9 +186,11 @@ class ContractEnforcer:
         from pyspark.sql import functions as F
 
         # The caller (MicroBatchWriter) may already hold the batch in cache: never twice.
+        # Otherwise the batch is cached once with its rule flags, so that every row
+        # condition is evaluated once; the aggregation fills the cache.
         owns_cache = not batch_df.is_cached
-        persisted = batch_df.persist() if owns_cache else batch_df
-        metrics = persisted.agg(*evaluator.metric_columns()).first().asDict()
+        persisted = evaluator.with_flags(batch_df).persist() if owns_cache else batch_df
+        metrics = persisted.agg(*evaluator.metric_columns(flagged=owns_cache)).first().asDict()
         validation = self._validation(batch_id, metrics)
         decision = self._decide(validation)
         validation = replace(validation, decision=decision.action, reason=decision.reason)
@@ -199,8 +201,10 @@ class ContractEnforcer:
             prepared.validation = replace(validation, rows_written=0)
             self.complete_batch(prepared)
             return prepared
+        flags = evaluator.flag_columns if owns_cache else []
         if decision.action == "write" or validation.status == "ok":
-            prepared.main, prepared.main_count = _counted(persisted, f"main_{batch_id}")
+            prepared.main, prepared.main_count = _counted(persisted.drop(*flags),
+                                                          f"main_{batch_id}")
             return prepared
         if decision.action == "quarantine" and not self.has_quarantine:
             self.release(prepared)
@@ -208,7 +212,7 @@ class ContractEnforcer:
                            "but the node has no quarantine sink",
                            hint="add contract.quarantine to the node")
         failed = [r.name for r in validation.rules if not r.passed and r.severity == "error"]
-        prepared.main, invalid = _split(persisted, evaluator, failed)
+        prepared.main, invalid = _split(persisted, evaluator, failed, flagged=owns_cache)
         prepared.main, prepared.main_count = _counted(prepared.main, f"main_{batch_id}")
         if decision.action == "quarantine":
             invalid = invalid.withColumn(BATCH_ID_COLUMN, F.lit(batch_id).cast("bigint"))
@@ -241,8 +245,8 @@ class ContractEnforcer:
             listener(validation)
 
 
-def _split(batch: DataFrame, evaluator: BatchEvaluator,
-           failed: list[str]) -> tuple[DataFrame, DataFrame]:
+def _split(batch: DataFrame, evaluator: BatchEvaluator, failed: list[str],
+           flagged: bool) -> tuple[DataFrame, DataFrame]:
     """(valid rows, invalid rows with the rules they break) of a batch.
 
     A uniqueness flag is a window over the whole batch, so it is computed before the
@@ -251,15 +255,16 @@ def _split(batch: DataFrame, evaluator: BatchEvaluator,
     """
     from pyspark.sql import functions as F
 
+    flags = evaluator.flag_columns if flagged else []
     windowed = any(e.metric == "duplicates" and e.name in failed for e in evaluator.expectations)
     if windowed:
-        flagged = batch.withColumn(VIOLATIONS_COLUMN, evaluator.violations_column(failed))
-        return (flagged.filter(F.size(VIOLATIONS_COLUMN) == 0).drop(VIOLATIONS_COLUMN),
-                flagged.filter(F.size(VIOLATIONS_COLUMN) > 0))
-    invalid_row = evaluator.invalid_row(failed)
-    return (batch.filter(~invalid_row),
-            batch.filter(invalid_row).withColumn(VIOLATIONS_COLUMN,
-                                                 evaluator.violations_column(failed)))
+        marked = batch.withColumn(VIOLATIONS_COLUMN, evaluator.violations_column(failed, flagged))
+        return (marked.filter(F.size(VIOLATIONS_COLUMN) == 0).drop(VIOLATIONS_COLUMN, *flags),
+                marked.filter(F.size(VIOLATIONS_COLUMN) > 0).drop(*flags))
+    invalid_row = evaluator.invalid_row(failed, flagged)
+    violations = evaluator.violations_column(failed, flagged)
+    return (batch.filter(~invalid_row).drop(*flags),
+            batch.filter(invalid_row).withColumn(VIOLATIONS_COLUMN, violations).drop(*flags))
 
 
 def _status(rules: list[RuleResult]) -> str:

@@ -10,7 +10,6 @@ from conftest import GOOD, MIXED, node_config, write_batches
 
 from tauro_compile.contracts.evaluation import BATCH_ID_COLUMN, VIOLATIONS_COLUMN
 from tauro_compile.contracts.result import BatchValidation
-from tauro_compile.contracts.stage import contract_stages
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.query_manager import StreamingQueryManager
 
@@ -27,12 +26,10 @@ def run_node(spark, tmp_path: Path, contract: dict[str, Any], batches=(GOOD, MIX
     infos: list[tuple[int, dict]] = []
     context = {"spark": spark, "on_validation": validations.append,
                "batch_listener": lambda name, batch_id, info: infos.append((batch_id, info))}
-    stages = contract_stages(node, context)
-    query = StreamingQueryManager(context).create_and_start_query(node, stages=stages)
     error = None
-    try:
-        query.awaitTermination()
-    except Exception as exc:  # the query failed (block, schema): returned for the assertions
+    try:  # the streaming layer registers the contract stage itself
+        StreamingQueryManager(context).create_and_start_query(node).awaitTermination()
+    except Exception as exc:  # refused at start or failed (block): returned for the assertions
         error = exc
     return validations, infos, error
 
@@ -53,6 +50,8 @@ def test_warn_writes_everything_and_records_violations(spark, tmp_path, contract
                                  "amount.mustBeGreaterOrEqualTo": 1}
     assert (second.contract_id, second.contract_version) == ("urn:test:orders", "2.1.0")
     assert second.dataset_id == str(tmp_path / "sink")
+    assert [v.dataset_version for v in validations] == [0, 1]
+    assert [v.rows_written for v in validations] == [3, 5]
     # The batch listener of the streaming context carries the same result.
     contract_infos = {b: info["metrics"]["contract"] for b, info in infos}
     assert contract_infos[1]["violations"] == second.violations
@@ -78,8 +77,11 @@ def test_quarantine_routes_invalid_rows_with_their_rules(spark, tmp_path, contra
     assert rules == {"lost": (["status.mustBe"], 1),
                      "paid": (["amount.mustBeGreaterOrEqualTo"], 1),
                      "new": (["id.required"], 1)}
-    assert validations[1].decision == "quarantine"
+    second = validations[1]
+    assert (second.decision, second.rows_written, second.rows_quarantined) == ("quarantine", 2, 3)
     outputs = dict(infos)[1]["outputs"]
+    assert second.dataset_version == outputs["main"]["version"] == 1
+    assert second.quarantine_version == outputs["quarantine"]["version"] == 0
     assert outputs["main"]["rows"] == 2 and outputs["quarantine"]["rows"] == 3
 
 
@@ -105,6 +107,7 @@ def test_schema_mismatch_stops_before_any_write(spark, tmp_path, contract_file) 
     assert "column 'id'" in message and "found string" in message
     assert "column 'status'" not in message  # optional in the contract
     assert not (tmp_path / "sink").exists()
+    assert not (tmp_path / "checkpoint" / "commits").exists()  # refused before the query ran
 
 
 def test_strategy_blocks_after_consecutive_failures(spark, tmp_path, contract_file) -> None:
