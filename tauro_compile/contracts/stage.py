@@ -12,8 +12,8 @@ Per batch, `process` validates (one pass) before anything is written and either 
 starts (otherwise the first batch does, still before any write). After the writes,
 `after_write(batch, outputs)` completes the result with the Delta versions
 the writer reports and hands it to the listeners. A writer that never calls `after_write`
-still works: the stage notices at the next batch and from then on completes each batch
-during `process` (without the table versions).
+still works: the stage completes the pending batch at the next one, and from then on
+completes each batch during `process` (without the table versions).
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ class ContractStage:
                                               "rule_errors": exc.rule_errors}
                 batch.abort(exc.message)
                 return
-        enforcer.observe_warn = self.writer_calls_after_write is True
+        # `warn` reads its metrics after the write; a writer without after_write still gets
+        # them at the next batch (see _complete_orphans), so only a known lack turns it off.
+        enforcer.observe_warn = self.writer_calls_after_write is not False
         prepared = enforcer.prepare_batch(batch.df, batch.batch_id)
         if prepared.validation is not None:
             batch.metrics[METRICS_KEY] = prepared.validation.to_dict()
