@@ -19,9 +19,12 @@ Idempotency: every Delta write of a batch carries `txnAppId = <node unique id>[:
 written twice. Appends use the writer options; MERGE cannot take writer options, so the same
 pair is set as the session confs `spark.databricks.delta.write.txnAppId/txnVersion` on the
 batch's own session (a query's clone of the user's session) and unset right after.
-Caveat: a new checkpoint restarts batch ids at 0, and Delta then skips those batches for the
-same app id until they pass the last committed one; the info dict marks such writes
-`committed: False`.
+A new checkpoint restarts batch ids at 0; were the app id only the node's id, Delta would then
+silently skip every batch up to the last one committed under the old checkpoint. So when the
+writer knows the query's checkpoint, the app id is `<node unique id>@<checkpoint query id>`
+(the `id` Spark keeps in `<checkpoint>/metadata`): stable across restarts of the same
+checkpoint (replays stay idempotent), fresh for a new checkpoint (nothing is skipped). A write
+Delta skipped as a replay is marked `committed: False` in the batch info.
 """
 
 from __future__ import annotations
@@ -276,12 +279,30 @@ class MicroBatchWriter:
     """The foreachBatch function of a node: run the stages, then write every output."""
 
     def __init__(self, node: NodeConfig, sink: BatchSink, *, unique_id: str,
-                 stages: Sequence[BatchStage] = (), on_batch: BatchListener | None = None) -> None:
+                 stages: Sequence[BatchStage] = (), on_batch: BatchListener | None = None,
+                 checkpoint_location: str | None = None) -> None:
         self.node = node
         self.sink = sink
         self.unique_id = unique_id
         self.stages = list(stages)
         self.on_batch = on_batch
+        self.checkpoint_location = checkpoint_location
+        self._txn_app_id: str | None = None if checkpoint_location else unique_id
+
+    def txn_app_id(self, spark: SparkSession) -> str:
+        """The Delta transaction app id of this query's writes (see the module docstring)."""
+        if self._txn_app_id is None:
+            import json
+
+            text = storage.read_text(spark, f"{self.checkpoint_location}/metadata")
+            query_id = None
+            if text:
+                try:
+                    query_id = json.loads(text.splitlines()[0]).get("id")
+                except (ValueError, IndexError, AttributeError):
+                    query_id = None
+            self._txn_app_id = f"{self.unique_id}@{query_id}" if query_id else self.unique_id
+        return self._txn_app_id
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         batch = BatchContext(self.node, int(batch_id), batch_df)
@@ -307,12 +328,13 @@ class MicroBatchWriter:
                     hint="nothing of this batch was written; fix the data or the policy and "
                          "restart the node: the batch is retried from the checkpoint",
                 )
-            outputs = {"main": self.sink.write(batch.df, batch.batch_id, self.unique_id)}
+            app_id = self.txn_app_id(batch_df.sparkSession)
+            outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}
             mode = self.node.streaming.output_mode.value
             for side in batch.side_outputs:
                 sink = side_output_sink(side.output, mode, self.node.name)
                 outputs[side.suffix] = sink.write(side.df, batch.batch_id,
-                                                  f"{self.unique_id}:{side.suffix}")
+                                                  f"{app_id}:{side.suffix}")
             for stage in self.stages:
                 after_write = getattr(stage, "after_write", None)
                 if callable(after_write):

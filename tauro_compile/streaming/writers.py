@@ -133,7 +133,8 @@ class BaseStreamingWriter(ABC):
         run_before_start(stages, df, node)
         batch_writer = MicroBatchWriter(node, sink, unique_id=unique_id or node.name,
                                         stages=stages,
-                                        on_batch=batch_listener_from_context(self.context))
+                                        on_batch=batch_listener_from_context(self.context),
+                                        checkpoint_location=checkpoint_location)
         return writer.foreachBatch(batch_writer).start()
 
     def check(self, df: DataFrame, node: NodeConfig) -> None:

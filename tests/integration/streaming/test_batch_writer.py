@@ -221,3 +221,19 @@ def test_node_contract_is_enforced_without_registration(spark, tmp_path: Path) -
     info = infos[0][2]
     assert info["outputs"]["quarantine"]["rows"] == 1
     assert "contract" in info["metrics"]
+
+
+def test_new_checkpoint_is_not_skipped_as_a_replay(spark, tmp_path: Path) -> None:
+    """Batch ids restart at 0 under a new checkpoint: its writes must land, not be 'replays'."""
+    table = tmp_path / "append_ckpt"
+    node = delta_node(table)
+    for name, rows in (("first", [(1, "a"), (2, "b")]), ("second", [(3, "c")])):
+        checkpoint = tmp_path / f"ckpt_{name}"
+        checkpoint.mkdir()
+        (checkpoint / "metadata").write_text('{"id":"query-' + name + '"}\n')
+        write = writer_for(node, checkpoint_location=str(checkpoint))
+        write(spark.createDataFrame(rows, SCHEMA), 0)
+        write(spark.createDataFrame(rows, SCHEMA), 0)   # a replay under the same checkpoint
+        assert write.txn_app_id(spark) == f"proj.upsert@query-{name}"
+    ids = sorted(r.id for r in spark.read.format("delta").load(str(table)).collect())
+    assert ids == [1, 2, 3]
