@@ -248,11 +248,10 @@ class SparkQueryEngine:
             else:
                 return None
             rows = tuple(tuple(row) for row in df.limit(limit).collect())
-            total = df.count()
         except Exception:  # nothing readable (yet): the summary simply shows no rows
             return None
-        return OutputPreview(location=location, columns=tuple(df.columns), rows=rows,
-                             total_rows=total)
+        # No total count: on a large table it is a full job, paid by every run.
+        return OutputPreview(location=location, columns=tuple(df.columns), rows=rows)
 
     def stop_all(self) -> None:
         """Stop every query this engine started that is still running (last resort)."""

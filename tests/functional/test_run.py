@@ -9,6 +9,7 @@ and reuses the suite's SparkSession.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,14 @@ def test_chain_ends_by_itself_with_exact_counts_then_resumes_with_new_files_only
         "customer_totals": ("succeeded", 1, 2, 1),
     }
     assert nodes["raw_orders"]["checkpoint_location"] == str(project / "data" / "chk" / "raw_orders")
+    # plain progress (not a terminal): one line per state change and per batch, nothing more
+    progress = [line.split("  ", 1)[1] for line in first.output.splitlines()
+                if re.match(r"^\d\d:\d\d:\d\d  ", line)]
+    raw_lines = [line for line in progress if line.startswith("raw_orders: ")]
+    assert [line.split(" · ")[0] for line in raw_lines] == [
+        "raw_orders: starting", "raw_orders: running", "raw_orders: batch 0",
+        "raw_orders: succeeded"]
+    assert len(progress) == 12
     # the summary, and a few rows of the final table read back
     assert "Run succeeded" in first.output
     assert "customer_totals -> " in first.output and "ann" in first.output
@@ -148,6 +157,7 @@ FAILING = {
         transforms:
           - python: transforms.checks:refuse_poison
         output: {format: delta, path: "{{ target.paths.warehouse }}/clean_orders"}
+        on_failure: {action: restart, max_restarts: 1, backoff: "1 second"}
     """,
     "nodes/audit.yml": """
         input: {ref: raw_orders}
@@ -156,7 +166,7 @@ FAILING = {
 }
 
 
-def test_failing_transform_fails_its_node_skips_descendants_and_exits_1(
+def test_failing_transform_restarts_then_fails_its_node_skips_descendants_and_exits_1(
         spark, make_project, tauro) -> None:
     project = make_project(FAILING)
     add_orders(project, "a.json", [("1", "ann", "10"), ("poison", "bob", "3")])
@@ -174,6 +184,7 @@ def test_failing_transform_fails_its_node_skips_descendants_and_exits_1(
     assert nodes["raw_orders"]["status"] == "succeeded"
     assert nodes["audit"]["status"] == "succeeded"          # unrelated branch went on
     assert nodes["clean_orders"]["status"] == "failed"
+    assert nodes["clean_orders"]["attempts"] == 2  # restarted once from its checkpoint
     assert "PythonException" in nodes["clean_orders"]["error"]  # full error kept here
     assert nodes["customer_totals"] == {**nodes["customer_totals"], "status": "skipped",
                                         "reason": "upstream 'clean_orders' failed"}

@@ -101,6 +101,7 @@ def test_preview_reads_back_a_few_rows(spark, tmp_path) -> None:
                  input_={"format": "rate"})
     engine = SparkQueryEngine(spark, _plan(tmp_path, node), execution_id="x")
     preview = engine.preview_output(node, 5)
-    assert preview.columns == ("id",) and len(preview.rows) == 5 and preview.total_rows == 12
+    assert preview.columns == ("id",) and len(preview.rows) == 5
+    assert {r[0] for r in preview.rows} <= set(range(12))
     missing = _node("m", tmp_path, trigger={"type": "available_now"}, input_={"format": "rate"})
     assert engine.preview_output(missing, 5) is None

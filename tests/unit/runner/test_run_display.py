@@ -93,3 +93,38 @@ def test_failure_message_names_node_cause_and_resume_command() -> None:
     assert "Skipped: clean" in msg
     assert msg.rstrip().endswith("tauro run --profile dev --select raw+")
     assert resume_command(["a", "b"], None, "proj") == "tauro run --project-dir proj --select 'a+ b+'"
+
+
+def test_live_display_on_a_terminal_refreshes_at_most_a_few_times_per_second() -> None:
+    import io
+
+    from rich.console import Console
+
+    class Terminal:
+        is_terminal = True
+
+        def __init__(self) -> None:
+            self.buffer = io.StringIO()
+            self.rich = Console(file=self.buffer, force_terminal=True, width=140)
+
+    clock = FakeClock()
+    terminal = Terminal()
+    display = progress_display(terminal)
+    assert isinstance(display, LiveProgress)
+    display._clock = clock
+    s = _records(clock)
+    display.start()
+    renders = []
+    original = display.table
+    display.table = lambda records, now: renders.append(now) or original(records, now)
+    for _ in range(10):  # ten ticks within one second: at most four refreshes
+        clock.sleep(0.1)
+        display.tick(s)
+    s.transition("raw", NodeState.STARTING)
+    clock.sleep(0.5)
+    display.tick(s)
+    display.close()
+    assert len(renders) == 5
+    assert min(b - a for a, b in zip(renders, renders[1:], strict=False)) >= 0.25
+    out = terminal.buffer.getvalue()
+    assert "raw" in out and "starting" in out and "clean" in out
