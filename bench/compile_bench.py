@@ -240,6 +240,18 @@ def verdicts(results: list[Measurement]) -> list[str]:
     return out
 
 
+def _busy_warning(load: tuple[tuple[float, ...], tuple[float, ...]],
+                  info: dict[str, str]) -> list[str]:
+    cpus = int(info["nproc"]) if info["nproc"].isdigit() else 1
+    worst = max(load[0][0], load[1][0])
+    if worst <= cpus:
+        return []
+    return [f"**The machine was busy** (1-minute load up to {worst:.1f} on {cpus} CPUs): wall "
+            "times include waiting for a CPU and CPU times are inflated by contention, so "
+            "these figures overstate the cost. Rerun on an idle machine before judging the "
+            "targets.", ""]
+
+
 def report(results: list[Measurement], argv: list[str], runs: int,
            load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
     info = machine()
@@ -267,6 +279,7 @@ def report(results: list[Measurement], argv: list[str], runs: int,
         "",
         table(results),
         "",
+        *_busy_warning(load, info),
         "Targets (issue 2): N=1000 under 1 s, N=5000 under 4 s, peak under 250 MB at N=5000, "
         "growth close to linear.",
         "",
