@@ -69,7 +69,8 @@ PARSE_METRIC = "tauro_kafka_parse"
 PARSE_ERROR_MODES = ("fail", "drop", "dead_letter")
 _PARSED = "__tauro_parsed"
 _SAMPLE_CHARS = 200
-# Pre-flight: a TCP connect per bootstrap server, then one AdminClient listTopics call.
+# Pre-flight: a connection and a Kafka request per bootstrap server (plus, with SSL or SASL,
+# one AdminClient listTopics call).
 CONNECT_TIMEOUT_S = 5.0
 ADMIN_TIMEOUT_S = 15.0
 
@@ -258,19 +259,21 @@ def check_kafka(spark: SparkSession, options: Mapping[str, str], node_name: str,
     """Fail fast, with the node and the servers named, when Kafka cannot serve this node.
 
     `options` are the resolved Spark options of the input or output. Checks, each bounded in
-    time: a connection to the bootstrap servers (any one answering is enough), then Kafka's
-    own AdminClient (from the kafka-clients jar Spark already loads, with the `kafka.*`
-    security options) lists the topics, and every topic named by `subscribe`, `assign` or
-    (for an output) `topic` must exist. `subscribePattern` is not checked: matching topics
-    may appear later. `field` names the options in errors (default `<role>.options`).
-    Returns the topic names the broker listed.
+    time: a connection to the bootstrap servers (any one answering is enough) and the list of
+    topics, in which every topic named by `subscribe`, `assign` or (for an output) `topic` must
+    be. `subscribePattern` is not checked: matching topics may appear later. Over PLAINTEXT the
+    topics come from one Kafka Metadata request sent from Python (milliseconds, no JVM work);
+    with SSL or SASL, from Kafka's AdminClient in the driver JVM (the kafka-clients jar Spark
+    loads), with the `kafka.*` security options. `field` names the options in errors
+    (default `<role>.options`). Returns the topic names the broker listed.
     """
     field = field or f"{role}.options"
     servers = str(options.get("kafka.bootstrap.servers") or "")
-    _check_reachable(servers, node_name, field,
-                     str(options.get("kafka.security.protocol") or "PLAINTEXT"))
-    secrets = tuple(v for k, v in options.items() if is_secret_key(k) and v)
-    topics = _list_topics(spark, options, node_name, field, timeout, secrets)
+    protocol = str(options.get("kafka.security.protocol") or "PLAINTEXT").upper()
+    topics = _probe_servers(servers, protocol, node_name, field)
+    if topics is None:
+        secrets = tuple(v for k, v in options.items() if is_secret_key(k) and v)
+        topics = _list_topics(spark, options, node_name, field, timeout, secrets)
     if topics is None:
         return set()
     for wanted, key in wanted_topics(options, role):
@@ -312,22 +315,26 @@ def wanted_topics(options: Mapping[str, str], role: str) -> list[tuple[list[str]
     return out
 
 
-def _check_reachable(servers: str, node_name: str, field: str, protocol: str) -> None:
-    """Raise unless one bootstrap server accepts a connection (and, in plain text, speaks Kafka).
+def _probe_servers(servers: str, protocol: str, node_name: str, field: str) -> set[str] | None:
+    """Raise unless a bootstrap server answers; over PLAINTEXT, return its topic names.
 
-    Over PLAINTEXT and SASL_PLAINTEXT an ApiVersions request is sent first: a port that is not
-    a Kafka listener can answer with bytes the Java client reads as a huge size and dies of
-    OutOfMemoryError in the driver. Over SSL only the TCP connection is checked.
+    Over PLAINTEXT a Metadata request, over SASL_PLAINTEXT an ApiVersions request, checks the
+    port is a Kafka listener: a port that is not can answer with bytes the Java client reads
+    as a huge size and dies of OutOfMemoryError in the driver. Over SSL only the TCP
+    connection is checked (None: the AdminClient lists the topics).
     """
     reasons: list[str] = []
-    plain = protocol.upper() in ("PLAINTEXT", "SASL_PLAINTEXT")
     for server in [s.strip() for s in servers.split(",") if s.strip()]:
         host, _, port = server.rpartition(":")
         try:
             with socket.create_connection((host.strip("[]"), int(port)),
                                           timeout=CONNECT_TIMEOUT_S) as sock:
-                if not plain or _speaks_kafka(sock):
-                    return
+                if protocol == "PLAINTEXT":
+                    topics = _metadata_topics(sock)
+                    if topics is not None:
+                        return topics
+                elif protocol != "SASL_PLAINTEXT" or _speaks_kafka(sock):
+                    return None
                 reasons.append(f"{server}: answers, but not as a Kafka broker")
         except ValueError:
             reasons.append(f"{server}: not host:port")
@@ -351,24 +358,66 @@ def _check_reachable(servers: str, node_name: str, field: str, protocol: str) ->
 
 def _speaks_kafka(sock: socket.socket) -> bool:
     """Send ApiVersions v0; True when the answer is a Kafka response to it."""
+    return _request(sock, api_key=18, version=0, body=b"") is not None
+
+
+def _metadata_topics(sock: socket.socket) -> set[str] | None:
+    """The cluster's topic names from a Metadata v4 request; None when the answer is not Kafka."""
+    # Body: topics = null (all of them), allow_auto_topic_creation = false.
+    body = _request(sock, api_key=3, version=4, body=struct.pack(">ib", -1, 0))
+    if body is None:
+        return None
+    pos = 4  # after throttle_time_ms
+
+    def take(fmt: str) -> int:
+        nonlocal pos
+        value = struct.unpack_from(fmt, body, pos)[0]
+        pos += struct.calcsize(fmt)
+        return int(value)
+
+    def text() -> str:
+        nonlocal pos
+        size = max(take(">h"), 0)
+        pos += size
+        return body[pos - size:pos].decode("utf-8", "replace")
+
+    for _ in range(take(">i")):  # brokers: node_id, host, port, rack
+        take(">i"), text(), take(">i"), text()
+    text(), take(">i")  # cluster_id, controller_id
+    names: set[str] = set()
+    for _ in range(take(">i")):  # topics: error_code, name, is_internal, partitions
+        take(">h"), names.add(text()), take(">b")
+        for _ in range(take(">i")):  # error_code, index, leader, replicas[], isr[]
+            take(">h"), take(">i"), take(">i")
+            for _array in range(2):
+                count = max(take(">i"), 0)
+                pos += 4 * count
+    return names - {""}
+
+
+def _request(sock: socket.socket, *, api_key: int, version: int, body: bytes) -> bytes | None:
+    """One Kafka request/response on `sock`; the response body, or None if it is not Kafka's."""
     client = b"tauro-preflight"
-    request = struct.pack(">hhih", 18, 0, 7, len(client)) + client
+    correlation = 7
+    request = struct.pack(">hhih", api_key, version, correlation, len(client)) + client + body
     sock.sendall(struct.pack(">i", len(request)) + request)
     head = _receive(sock, 8)
     if head is None:
-        return False
-    size, correlation = struct.unpack(">ii", head)
-    return 6 <= size < (1 << 20) and correlation == 7
+        return None
+    size, answered = struct.unpack(">ii", head)
+    if answered != correlation or not 4 <= size < (64 << 20):
+        return None
+    return _receive(sock, size - 4)
 
 
 def _receive(sock: socket.socket, size: int) -> bytes | None:
-    data = b""
+    data = bytearray()
     while len(data) < size:
-        chunk = sock.recv(size - len(data))
+        chunk = sock.recv(min(size - len(data), 1 << 20))
         if not chunk:
             return None
         data += chunk
-    return data
+    return bytes(data)
 
 
 def _list_topics(spark: SparkSession, options: Mapping[str, str], node_name: str, field: str,

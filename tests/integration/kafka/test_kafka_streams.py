@@ -4,6 +4,8 @@ errors (fail, drop, dead letters to Delta or Kafka), metadata and headers, the K
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +20,13 @@ from kafka_e2e import (
 )
 
 from tauro_compile.streaming import StreamingQueryError
-from tauro_compile.streaming.kafka import DEAD_LETTER_COLUMN, PARSE_METRIC
+from tauro_compile.streaming.kafka import (
+    CONNECT_TIMEOUT_S,
+    DEAD_LETTER_COLUMN,
+    PARSE_METRIC,
+    _list_topics,
+    check_kafka,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka]
 
@@ -202,3 +210,33 @@ def test_a_record_that_does_not_fit_the_schema_fails_naming_the_record(
     assert "node 'strict_orders'" in text
     assert f"(topic {topic}, partition 0, offset 2)" in text
     assert "id (BIGINT) got x1" in text
+
+
+def test_preflight_lists_topics_in_python_and_through_the_admin_client(spark,
+                                                                       kafka_broker) -> None:
+    topic = unique_topic("listed")
+    kafka_broker.create_topic(topic)
+    plain = {"kafka.bootstrap.servers": kafka_broker.bootstrap_servers, "subscribe": topic}
+    assert topic in check_kafka(spark, plain, "n")  # Metadata request sent from Python
+    assert topic in _list_topics(spark, plain, "n", "input.options", 15, ())  # AdminClient
+
+    # SSL against a plaintext listener: the AdminClient path fails within its timeout.
+    started = time.monotonic()
+    with pytest.raises(StreamingQueryError) as info:
+        check_kafka(spark, {**plain, "kafka.security.protocol": "SSL"}, "secure_node", timeout=3)
+    assert time.monotonic() - started < 20
+    assert f"node 'secure_node': the Kafka brokers at {kafka_broker.bootstrap_servers} did " \
+        "not list topics within 3 s" in str(info.value)
+
+
+def test_preflight_refuses_a_port_that_is_not_kafka_quickly(spark) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        servers = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(StreamingQueryError) as info:
+            check_kafka(spark, {"kafka.bootstrap.servers": servers, "subscribe": "t"}, "n")
+    assert time.monotonic() - started < CONNECT_TIMEOUT_S + 5
+    assert info.value.context["field"] == "input.options.kafka.bootstrap.servers"
+    assert f"cannot reach the Kafka bootstrap servers {servers}" in str(info.value)
