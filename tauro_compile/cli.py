@@ -170,7 +170,14 @@ def graph(fmt: str, console: Any, **kw: Any) -> int:
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
 @handle_errors
 def schema(debug: bool, console: Any) -> int:
-    """Print the JSON Schema of node files (for editor completion)."""
+    """Print the JSON Schema of node files (for editor completion).
+
+    \b
+    VS Code (YAML extension): tauro schema > .vscode/tauro-node.schema.json, then either
+    map it in settings ("yaml.schemas": {".vscode/tauro-node.schema.json": "nodes/**/*.yml"})
+    or start a node file with
+    # yaml-language-server: $schema=../.vscode/tauro-node.schema.json
+    """
     from tauro_compile.tasks.schema import run_schema
 
     return run_schema(console=console)

@@ -24,7 +24,7 @@ CONTINUOUS_SINKS = frozenset({"kafka", "console", "memory", "foreach_batch"})
 SECRET_KEY_MARKERS = (
     "password", "passwd", "secret", "token", "sasl.jaas.config", "apikey", "api_key",
     "api-key", "credential", "private.key", "key.password", "keystore.password",
-    "truststore.password", "sas", "access.key", "accesskey",
+    "truststore.password", "sas.token", "sas_token", "sastoken", "access.key", "accesskey",
 )
 
 

@@ -51,3 +51,19 @@ def test_interval_forms() -> None:
     assert parse_duration("5 min").spark() == "300 seconds"
     assert parse_duration("500 ms").spark() == "500 milliseconds"
     assert parse_duration("365 days").seconds == 365 * 86400
+
+
+@pytest.mark.parametrize("key", ["kafka.sasl.jaas.config", "kafka.ssl.keystore.password",
+                                 "password", "fs.azure.sas.token", "api_key", "auth.token"])
+def test_secret_keys(key: str) -> None:
+    from tauro_compile.streaming.formats import is_secret_key
+
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize("key", ["kafka.sasl.mechanism", "kafka.security.protocol", "subscribe",
+                                 "kafka_sasl", "maxOffsetsPerTrigger"])
+def test_not_secret_keys(key: str) -> None:
+    from tauro_compile.streaming.formats import is_secret_key
+
+    assert not is_secret_key(key)
