@@ -55,7 +55,7 @@ def project_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _options(project_dir: Path, profile: str | None, profiles_dir: Path | None,
              vars_: dict[str, Any], select: tuple[str, ...], exclude: tuple[str, ...],
              debug: bool):
-    from tauro_compile.tasks.options import ProjectOptions
+    from tauro_compile.compiler.options import ProjectOptions
 
     def split(values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(part for v in values for part in v.split())

@@ -45,8 +45,8 @@ from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
 
-if TYPE_CHECKING:  # the options type lives with the tasks; the compiler only reads it
-    from tauro_compile.tasks.options import ProjectOptions
+if TYPE_CHECKING:
+    from tauro_compile.compiler.options import ProjectOptions
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
-from tauro_compile.tasks.options import ProjectOptions
 
 if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledNode, CompiledProject

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
-from tauro_compile.tasks.options import ProjectOptions
 
 FORMATS = ("mermaid", "dot")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
-from tauro_compile.tasks.options import ProjectOptions
 
 OUTPUTS = ("name", "json", "path")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError
-from tauro_compile.tasks.options import ProjectOptions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -229,7 +229,7 @@ def test_compile_does_not_import_pyspark(make_project, tmp_path):
     code = (
         "import sys\n"
         "from tauro_compile.compiler.compile import compile_project\n"
-        "from tauro_compile.tasks.options import ProjectOptions\n"
+        "from tauro_compile.compiler.options import ProjectOptions\n"
         f"for project in ({str(project)!r}, {str(example)!r}):\n"
         "    plan = compile_project(ProjectOptions(project_dir=project)).to_run_plan()\n"
         "    assert len(plan.nodes) >= 4, plan\n"
@@ -244,7 +244,7 @@ def test_compile_does_not_import_pyspark(make_project, tmp_path):
 
 def test_to_run_plan(make_project):
     from tauro_compile.compiler.compile import compile_project
-    from tauro_compile.tasks.options import ProjectOptions
+    from tauro_compile.compiler.options import ProjectOptions
 
     project = make_project(PROJECT)
     compiled = compile_project(ProjectOptions(project_dir=project, profile="prod",

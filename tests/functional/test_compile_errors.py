@@ -11,8 +11,8 @@ import json
 import pytest
 
 from tauro_compile.compiler.compile import compile_project
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.errors import Problem, ProjectError, UsageError
-from tauro_compile.tasks.options import ProjectOptions
 
 BASE = {
     "tauro_project.yml": """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tauro_compile.compiler.compile import compile_project
-from tauro_compile.tasks.options import ProjectOptions
+from tauro_compile.compiler.options import ProjectOptions
 
 JAAS_SECRET = "org.apache.kafka.common.security.plain.PlainLoginModule required password=s3cr3t-jaas;"
 PASSWORD = "hunter2-from-env"

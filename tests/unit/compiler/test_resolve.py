@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tauro_compile.compiler.compile import compile_project
+from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.errors import ProjectError
-from tauro_compile.tasks.options import ProjectOptions
 
 PROJECT = """
 name: p
