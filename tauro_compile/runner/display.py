@@ -124,11 +124,14 @@ class LiveProgress:
             self._live = None
 
 
+def is_rich(console: Any) -> bool:
+    """True for a console on a terminal that can draw rich tables."""
+    return bool(getattr(console, "is_terminal", False)) and hasattr(console, "rich")
+
+
 def progress_display(console: Any) -> PlainProgress | LiveProgress:
     """Live table on a rich terminal console, plain lines otherwise."""
-    if getattr(console, "is_terminal", False) and hasattr(console, "rich"):
-        return LiveProgress(console)
-    return PlainProgress(console)
+    return LiveProgress(console) if is_rich(console) else PlainProgress(console)
 
 
 def summary_rows(records: Sequence[NodeRecord], now: float) -> list[tuple[str, ...]]:
@@ -159,7 +162,7 @@ def render_summary(console: Any, status: str, records: Sequence[NodeRecord],
     now = time.time() if now is None else now
     rows = summary_rows(records, now)
     title = f"Run {status} in {elapsed_s:.1f}s"
-    rich_ok = getattr(console, "is_terminal", False) and hasattr(console, "rich")
+    rich_ok = is_rich(console)
     if rich_ok:
         from rich.table import Table
 

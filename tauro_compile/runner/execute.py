@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tauro_compile.runner.display import progress_display, render_summary
+from tauro_compile.runner.display import (
+    is_rich,
+    progress_display,
+    render_preview,
+    render_summary,
+)
 from tauro_compile.runner.engine import OutputPreview, QueryEngine
 from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.results import RunResultsWriter
@@ -83,13 +88,15 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
             writer.write(supervisor.state, "failed")
     path = writer.write(supervisor.state, outcome.status)
     elapsed = time.time() - started
+    # The table first: reading outputs back is a Spark job (seconds on a cold JVM).
+    render_summary(console, outcome.status, outcome.records, {}, elapsed)
     previews = {}
     ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
     for name in (n for n in leaf_nodes(plan) if n in ran):
         preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
         if preview is not None:
             previews[name] = preview
-    render_summary(console, outcome.status, outcome.records, previews, elapsed)
+            render_preview(console, name, preview, rich_ok=is_rich(console))
     return RunReport(outcome, path, writer.run_id, elapsed, previews)
 
 
