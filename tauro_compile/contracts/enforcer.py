@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tauro_compile.contracts.errors import ContractSchemaError
+from tauro_compile.contracts.errors import ContractSchemaError, ContractViolationError
 from tauro_compile.contracts.evaluation import BATCH_ID_COLUMN, VIOLATIONS_COLUMN, BatchEvaluator
 from tauro_compile.contracts.loader import load_contract
 from tauro_compile.contracts.model import Contract
@@ -62,6 +62,11 @@ class PreparedBatch:
     metrics_observation: Observation | None = None
     main_count: Observation | None = None
     quarantine_count: Observation | None = None
+
+    def raise_if_blocked(self, node: str) -> None:
+        """For a hand-written foreachBatch: fail the batch (and the query) when blocked."""
+        if self.blocked is not None:
+            raise ContractViolationError(node, self.batch_id, self.blocked, self.validation)
 
 
 class ContractEnforcer:

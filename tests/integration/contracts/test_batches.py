@@ -10,7 +10,7 @@ import pytest
 from conftest import CONTRACT, GOOD, MIXED, SCHEMA, node_config, write_batches, write_contract
 
 from tauro_compile.contracts.enforcer import ContractEnforcer
-from tauro_compile.contracts.errors import ContractSchemaError
+from tauro_compile.contracts.errors import ContractSchemaError, ContractViolationError
 from tauro_compile.contracts.loader import parse_contract
 from tauro_compile.contracts.stage import contract_stages
 from tauro_compile.streaming.batch_writer import BatchContext, DeltaBatchSink, MicroBatchWriter
@@ -158,3 +158,13 @@ def test_before_start_checks_schema_and_rules_of_the_stream(spark, tmp_path) -> 
         stage.before_start(spark.readStream.schema(SCHEMA).json(str(source)))
     (rule_error,) = info.value.rule_errors
     assert "sql[0]" in rule_error and "discount" in rule_error
+
+
+def test_hand_written_foreach_batch_fails_a_blocked_batch(spark) -> None:
+    enforcer = ContractEnforcer(parse_contract(CONTRACT), node="orders", policy="block")
+    prepared = enforcer.prepare_batch(spark.createDataFrame(MIXED, SCHEMA), 4)
+    assert prepared.main is None and prepared.persisted is None  # released at once
+    with pytest.raises(ContractViolationError) as info:
+        prepared.raise_if_blocked("orders")
+    assert info.value.batch_id == 4 and "status.mustBe" in info.value.reason
+    assert enforcer.results[-1].decision == "block"
