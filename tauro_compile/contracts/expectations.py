@@ -147,7 +147,11 @@ class Deriver:
         if logical in UNCHECKED_LOGICAL_TYPES:
             self.not_enforced.append(f"{col}: logicalType '{logical}' has no Spark type")
             logical = None
-        logical = logical or logical_from_physical(prop.physicalType)
+        physical_logical = logical_from_physical(prop.physicalType)
+        if logical == "date" and physical_logical == "timestamp":
+            # ODCS v3.0's `date` covers dates and date-times; the physicalType says which.
+            logical = "timestamp"
+        logical = logical or physical_logical
         stored_as_string = logical in _CONVERTIBLE and is_string_type(prop.physicalType)
         spec = ColumnSpec(col, logical, prop.physicalType, bool(prop.required), bool(prop.unique),
                           stored_as_string, line)
