@@ -141,7 +141,7 @@ def summary_rows(records: Sequence[NodeRecord], now: float) -> list[tuple[str, .
         why = r.error_summary.splitlines()[0] if r.state is NodeState.FAILED and r.error_summary \
             else (r.reason or "")
         rows.append((r.name, r.state.value, _num(r.batches), _num(r.rows_in),
-                     _num(r.rows_out), _duration(r, now), why))
+                     _num(r.written_rows()), _duration(r, now), why))
     return rows
 
 

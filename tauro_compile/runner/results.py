@@ -26,7 +26,9 @@ Schema (version 1)::
           "started_at": "...", "ended_at": "...", "duration_s": 3.2,
           "batches": 2,                 # executed micro-batches, each counted once
           "rows_in": 1000,              # sum of numInputRows
-          "rows_out": 990 | null,       # sum of the `tauro_rows_out` observed metric
+          "rows_out": 990 | null,       # rows written to the output: the foreachBatch
+                                        # writer's main-output count when it reports one,
+                                        # else the `tauro_rows_out` observed metric
           "last_progress": {"batch_id", "input_rows", "input_rows_per_second",
                             "processed_rows_per_second", "duration_ms", "rows_out",
                             "timestamp"} | null,
@@ -83,7 +85,7 @@ def node_result(record: NodeRecord, now: float) -> dict[str, Any]:
         "duration_s": record.duration_s(now),
         "batches": record.batches,
         "rows_in": record.rows_in,
-        "rows_out": record.rows_out,
+        "rows_out": record.written_rows(),
         "last_progress": record.last_progress.to_dict() if record.last_progress else None,
         "error": record.error,
         "error_summary": record.error_summary,

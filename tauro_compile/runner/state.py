@@ -140,6 +140,13 @@ class NodeRecord:
             batch_totals=dict(self.batch_totals), seen_batch_ids=set(),
         )
 
+    def written_rows(self) -> int | None:
+        """Rows written to the node's output: the foreachBatch writer's count of its main
+        output when it reported one (a contract may have quarantined rows the query saw),
+        else the `tauro_rows_out` metric."""
+        main = self.batch_totals.get("outputs.main.rows")
+        return int(main) if main is not None else self.rows_out
+
     def duration_s(self, now: float) -> float | None:
         if self.started_at is None:
             return None

@@ -108,3 +108,12 @@ def test_listeners_see_each_transition_and_threads_do_not_lose_progress() -> Non
     for t in threads:
         t.join()
     assert s.get("a").batches == s.get("a").rows_in == 1000
+
+
+def test_rows_written_prefer_the_writers_main_output_count() -> None:
+    s = _state()
+    s.add_progress("a", BatchProgress(batch_id=0, input_rows=10, rows_out=10))
+    assert s.get("a").written_rows() == 10
+    s.add_batch_result("a", {"batch_id": 0, "rows_written": 10,
+                             "outputs": {"main": {"rows": 8}, "quarantine": {"rows": 2}}})
+    assert s.get("a").written_rows() == 8
