@@ -139,7 +139,6 @@ class SparkQueryEngine:
         self.on_batch_result = on_batch_result
         self.context: dict[str, Any] = {"spark": spark, "batch_listener": self._batch_listener,
                                         "project_dir": str(plan.project_dir)}
-        _enable_contract_stages()
         self.manager = StreamingQueryManager(self.context)
         self._ready: set[str] = set()
         self._change_feed_paths = {
@@ -258,17 +257,6 @@ class SparkQueryEngine:
         for query in self.manager.active_queries().values():
             with contextlib.suppress(Exception):
                 query.stop()
-
-
-def _enable_contract_stages() -> None:
-    """Make nodes with `contract:` run their contract stage, unless a factory is registered."""
-    from tauro_compile.streaming import batch_writer
-
-    if "contract" in getattr(batch_writer, "_STAGE_FACTORIES", {}):
-        return
-    from tauro_compile.contracts.stage import contract_stages
-
-    batch_writer.register_stage_factory("contract", contract_stages)
 
 
 def _location(path: str | None, table_name: str | None) -> str:
