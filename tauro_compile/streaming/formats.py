@@ -69,6 +69,22 @@ def register_format(spec: FormatSpec, *, replace: bool = False) -> FormatSpec:
     return spec
 
 
+def register_implementation(name: str, role: Literal["source", "sink"], implementation: str,
+                            spec: FormatSpec | None = None) -> None:
+    """Make a reader/writer's format known: its own `spec`, or a permissive one if it is new.
+
+    Used by the reader and writer factories' `register`, so every implemented format validates.
+    """
+    if spec is not None:
+        if spec.role != role or spec.name != name:
+            raise ValueError(f"spec must be a {role} spec named '{name}', got {spec.role} "
+                             f"'{spec.name}'")
+        register_format(spec, replace=True)
+    elif (_SOURCES if role == "source" else _SINKS).get(name) is None:
+        register_format(FormatSpec(name, role, f"custom {implementation}", path="optional",
+                                   table_name=True))
+
+
 def sources() -> Mapping[str, FormatSpec]:
     return dict(sorted(_SOURCES.items()))
 

@@ -218,15 +218,7 @@ class StreamingReaderFactory:
         Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
         (no required path or options).
         """
-        if spec is not None:
-            if spec.role != "source" or spec.name != name:
-                raise ValueError(f"spec must be a source spec named '{name}', got {spec.role} "
-                                 f"'{spec.name}'")
-            formats.register_format(spec, replace=True)
-        elif formats.source(name) is None:
-            formats.register_format(formats.FormatSpec(
-                name, "source", f"custom reader {reader_cls.__name__}", path="optional",
-                table_name=True))
+        formats.register_implementation(name, "source", f"reader {reader_cls.__name__}", spec)
         cls._readers[name] = reader_cls
 
     @classmethod

@@ -353,15 +353,7 @@ class StreamingWriterFactory:
     def register(cls, name: str, writer_cls: type[BaseStreamingWriter],
                  spec: formats.FormatSpec | None = None) -> None:
         """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it."""
-        if spec is not None:
-            if spec.role != "sink" or spec.name != name:
-                raise ValueError(f"spec must be a sink spec named '{name}', got {spec.role} "
-                                 f"'{spec.name}'")
-            formats.register_format(spec, replace=True)
-        elif formats.sink(name) is None:
-            formats.register_format(formats.FormatSpec(
-                name, "sink", f"custom writer {writer_cls.__name__}", path="optional",
-                table_name=True))
+        formats.register_implementation(name, "sink", f"writer {writer_cls.__name__}", spec)
         cls._writers[name] = writer_cls
 
     @classmethod
