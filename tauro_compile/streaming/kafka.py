@@ -174,24 +174,30 @@ def parse_error_text(struct: StructType) -> Column:
     from pyspark.sql.types import StringType, StructField, StructType
 
     value = F.col("value").cast("string")
+    typed = F.col(_PARSED)
     # Every field read as text: a field that is text here but null in the typed parse has a
-    # value its declared type cannot hold.
+    # value its declared type cannot hold. The lambda binds that parse once (an expression
+    # repeated per field would parse the value once per field, and compile a larger plan).
     as_text = StructType([StructField(f.name, StringType()) for f in struct.fields]
                          + [StructField(CORRUPT_COLUMN, StringType())])
     texts = F.from_json(value, as_text, {"columnNameOfCorruptRecord": CORRUPT_COLUMN})
-    typed = F.col(_PARSED)
-    misfits = [
-        F.when(typed.getField(f.name).isNull() & texts.getField(f.name).isNotNull(),
-               F.concat(F.lit(f"{f.name} ({f.dataType.simpleString().upper()}) got "),
-                        F.substring(texts.getField(f.name), 1, 60)))
-        for f in struct.fields]
-    fields = F.concat_ws("; ", *misfits) if misfits else F.lit("")
+
+    def reason(text: Column) -> Column:
+        misfits = [
+            F.when(typed.getField(f.name).isNull() & text.getField(f.name).isNotNull(),
+                   F.concat(F.lit(f"{f.name} ({f.dataType.simpleString().upper()}) got "),
+                            F.substring(text.getField(f.name), 1, 60)))
+            for f in struct.fields]
+        fields = F.concat_ws("; ", *misfits) if misfits else F.lit("")
+        return (F.when(text.getField(CORRUPT_COLUMN).isNotNull(),
+                       F.when(F.get_json_object(value, "$").isNull(),
+                              F.lit("value is not valid JSON"))
+                       .otherwise(F.lit("value is JSON but not an object")))
+                .when(fields != "", F.concat(F.lit("fields do not fit json_schema: "), fields))
+                .otherwise(F.lit("value does not fit json_schema")))
+
     return (F.when(F.trim(value) == "", F.lit("value is empty"))
-            .when(F.get_json_object(value, "$").isNull(), F.lit("value is not valid JSON"))
-            .when(texts.getField(CORRUPT_COLUMN).isNotNull(),
-                  F.lit("value is JSON but not an object"))
-            .when(fields != "", F.concat(F.lit("fields do not fit json_schema: "), fields))
-            .otherwise(F.lit("value does not fit json_schema")))
+            .otherwise(F.transform(F.array(texts), reason).getItem(0)))
 
 
 def dead_letter_record(df: DataFrame, struct: StructType) -> Column:
