@@ -182,7 +182,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     from support.kafka_broker import KafkaBroker
 
-    command = "python bench/kafka_throughput.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join(["python bench/kafka_throughput.py", *map(shlex.quote, sys.argv[1:])])
     load_before = os.getloadavg()
     work_root = Path(tempfile.mkdtemp(prefix="tauro-kbench-"))
     results: dict[str, list[dict[str, Any]]] = {job: [] for job in JOBS}
