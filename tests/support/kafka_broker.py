@@ -99,8 +99,14 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def random_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Redrawn while it starts with '-', which `kafka-storage format` would read as an option.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cid.startswith("-"):
+            return cid
 
 
 def metadata_broker_count(host: str, port: int, timeout: float = 2.0) -> int:
