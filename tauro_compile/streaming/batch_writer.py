@@ -330,9 +330,10 @@ class MicroBatchWriter:
                 )
             app_id = self.txn_app_id(batch_df.sparkSession)
             outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}
-            mode = self.node.streaming.output_mode.value
+            # Side outputs (dead letters, quarantine) collect rows batch after batch: always
+            # appended, even when the main output is rewritten whole (complete mode).
             for side in batch.side_outputs:
-                sink = side_output_sink(side.output, mode, self.node.name)
+                sink = side_output_sink(side.output, "append", self.node.name)
                 outputs[side.suffix] = sink.write(side.df, batch.batch_id,
                                                   f"{app_id}:{side.suffix}")
             for stage in self.stages:

@@ -237,3 +237,24 @@ def test_new_checkpoint_is_not_skipped_as_a_replay(spark, tmp_path: Path) -> Non
         assert write.txn_app_id(spark) == f"proj.upsert@query-{name}"
     ids = sorted(r.id for r in spark.read.format("delta").load(str(table)).collect())
     assert ids == [1, 2, 3]
+
+
+def test_side_outputs_append_even_in_complete_mode(spark, tmp_path: Path) -> None:
+    """A quarantine/dead-letter table keeps earlier batches when the main output is complete."""
+    main, side = tmp_path / "main_complete", tmp_path / "side_append"
+    node = NodeConfig.model_validate({
+        "name": "agg", "input": {"format": "rate"},
+        "output": {"format": "delta", "path": str(main)},
+        "streaming": {"output_mode": "complete"},
+    })
+
+    class Split:
+        def process(self, batch: BatchContext) -> None:
+            batch.add_side_output(OutputConfig(format="delta", path=str(side)),
+                                  batch.df.where("id < 0"), "quarantine")
+
+    write = writer_for(node, stages=[Split()])
+    write(spark.createDataFrame([(1, "a"), (-1, "bad1")], SCHEMA), 0)
+    write(spark.createDataFrame([(2, "b"), (-2, "bad2")], SCHEMA), 1)
+    assert sorted(r.id for r in spark.read.format("delta").load(str(main)).collect()) == [-2, 2]
+    assert sorted(r.id for r in spark.read.format("delta").load(str(side)).collect()) == [-2, -1]
