@@ -135,20 +135,13 @@ class LineIndex:
 
     def line_of(self, path: FieldPath) -> int | None:
         """Line of the deepest part of `path` present in the document (None if not even the root)."""
-        node = self._node()
-        if node is None:
-            return None
-        line = node.start_mark.line + 1
-        for part in path:
-            found = _child(node, part)
-            if found is None:
-                break
-            key_node, node = found
-            line = (key_node or node).start_mark.line + 1
-        return line
+        return self._walk(path, exact=False)
 
     def exact_line_of(self, path: FieldPath) -> int | None:
         """Line of `path` only when every part of it is present."""
+        return self._walk(path, exact=True)
+
+    def _walk(self, path: FieldPath, *, exact: bool) -> int | None:
         node = self._node()
         if node is None:
             return None
@@ -156,7 +149,7 @@ class LineIndex:
         for part in path:
             found = _child(node, part)
             if found is None:
-                return None
+                return None if exact else line
             key_node, node = found
             line = (key_node or node).start_mark.line + 1
         return line
