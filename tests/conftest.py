@@ -1,7 +1,17 @@
 """Suite-wide fixtures: one real SparkSession and one real Kafka broker per test session.
 
-Both are session-scoped and lazy: a run that requests neither starts no JVM. Sub-directory
-conftests add their own fixtures on top of these.
+Both are lazy: a run that requests neither starts no JVM. Sub-directory conftests add their
+own fixtures on top of these.
+
+The shared JVM is guarded, because one dead JVM used to fail every Spark test after it with
+``ConnectionRefusedError`` and one leaked streaming query could slow or break later tests:
+
+- ``spark`` checks before each test that the JVM is alive; a dead one is reported once (exit
+  code, the JVM's own last words) and replaced by a new session, so only the test during
+  which it died fails.
+- ``_no_leaked_streaming_queries`` (autouse) stops every streaming query a test left running
+  on the shared session and fails that test, naming the queries.
+- Tests under ``tests/unit/`` may not start a JVM: requesting ``spark`` there is an error.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from support.kafka_broker import KafkaBroker  # noqa: E402
+from support.spark_jvm import SharedSpark  # noqa: E402
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -29,8 +40,13 @@ SPARK_TEST_CONF = {
     "spark.default.parallelism": "2",
     # C1-only JIT: tests run many short jobs, where C2 compile time never pays back
     # (measured ~1.5-2x faster start + first Delta writes on 2 cores). Benchmarks keep C2.
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    # Under TieredStopAtLevel=1 the JDK drops to a 48 MB unsegmented code cache, which the
+    # suite filled to ~98% and once overflowed ("Out of space in CodeCache for adapters",
+    # the JVM died): reserve the 240 MB a default tiered JVM gets.
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
 }
+
+_UNIT_DIR = Path(__file__).resolve().parent / "unit"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,15 +61,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """The SparkSession (local[2], Delta and Kafka jars, no UI) shared by the whole run."""
-    from tauro_compile.streaming.session import build_spark_session
-
+def _shared_spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSpark]:
     conf = dict(SPARK_TEST_CONF)
     conf["spark.sql.warehouse.dir"] = str(tmp_path_factory.mktemp("spark-warehouse"))
-    session = build_spark_session("local[2]", "tauro-tests", conf)
-    yield session
-    session.stop()
+    shared = SharedSpark(conf, tmp_path_factory.mktemp("spark-jvm"))
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture
+def spark(request: pytest.FixtureRequest, _shared_spark: SharedSpark) -> SparkSession:
+    """The SparkSession (local[2], Delta and Kafka jars, no UI) shared by the whole run."""
+    if Path(str(request.node.path)).resolve().is_relative_to(_UNIT_DIR):
+        pytest.fail("unit tests must not start a JVM: move this test under tests/integration/",
+                    pytrace=False)
+    return _shared_spark.session(request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_streaming_queries(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a streaming query running on the shared session (and stop it)."""
+    yield
+    shared: SharedSpark | None = SharedSpark.current
+    if shared is None:
+        return
+    leaked = shared.stop_active_queries()
+    if leaked:
+        pytest.fail(f"{request.node.nodeid} left streaming queries running (now stopped): "
+                    + ", ".join(leaked), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly that the shared JVM died, with what it said, even if later tests passed."""
+    shared = SharedSpark.current
+    for line in shared.deaths if shared else ():
+        terminalreporter.write_line(line, red=True)
 
 
 @pytest.fixture(scope="session")

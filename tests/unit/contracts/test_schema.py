@@ -31,7 +31,7 @@ schema:
 """
 
 
-@pytest.mark.parametrize(("logical", "spark", "ok"), [
+@pytest.mark.parametrize(("logical", "spark_type", "ok"), [
     ("integer", "bigint", True), ("integer", "decimal(10,0)", True),
     ("integer", "decimal(10,2)", False), ("integer", "double", False),
     ("number", "decimal(10,2)", True), ("number", "int", True), ("number", "string", False),
@@ -39,8 +39,8 @@ schema:
     ("timestamp", "timestamp_ntz", True), ("date", "timestamp", False),
     ("boolean", "boolean", True), ("array", "array<string>", True), ("object", "struct<a:int>", True),
 ])
-def test_compatibility(logical: str, spark: str, ok: bool) -> None:
-    assert is_compatible(logical, spark) is ok
+def test_compatibility(logical: str, spark_type: str, ok: bool) -> None:
+    assert is_compatible(logical, spark_type) is ok
 
 
 def test_parse_ddl() -> None:
