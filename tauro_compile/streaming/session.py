@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,11 +122,14 @@ def build_spark_session(
     *,
     enable_delta: bool = True,
     log_level: str | None = DEFAULT_LOG_LEVEL,
+    jvm_output: Path | None = None,
 ) -> SparkSession:
     """Create (or return the running) SparkSession with the pinned jars and Delta enabled.
 
     Static settings such as ``spark.jars`` only take effect when this call starts the JVM: if a
     session already exists, ``getOrCreate`` returns it and applies only the runtime SQL settings.
+    With ``jvm_output``, a JVM this call starts is launched by ``launch_jvm`` (own process
+    group, its stdout/stderr appended to that file).
     """
     settings = session_conf(master, conf, enable_delta=enable_delta)
     if is_local_master(master):
@@ -135,6 +139,8 @@ def build_spark_session(
 
     from pyspark.sql import SparkSession
 
+    if jvm_output is not None:
+        launch_jvm(settings, jvm_output)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
@@ -142,6 +148,38 @@ def build_spark_session(
     if log_level:
         spark.sparkContext.setLogLevel(log_level)
     return spark
+
+
+def launch_jvm(settings: Mapping[str, str], output: Path) -> None:
+    """Start the driver JVM in its own process group, its stdout and stderr going to `output`.
+
+    Its own process group: a signal sent to the group of the `tauro` process (Ctrl-C in a
+    terminal, ``kill -TERM -<pgid>``, systemd, ``docker stop``) does not reach the JVM, so
+    Tauro can stop the queries before it stops Spark. The output file takes log4j's console
+    output and anything the JVM prints itself. Does nothing if this process already has a JVM.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    conf = SparkConf(loadDefaults=False).setAll(list(settings.items()))
+    with open(output, "ab") as sink:  # the child keeps its own copy of the descriptor
+        gateway = launch_gateway(
+            conf, popen_kwargs={"start_new_session": True, "stdout": sink, "stderr": sink}
+        )
+    SparkContext._ensure_initialized(gateway=gateway)
+
+
+def jvm_process() -> subprocess.Popen | None:
+    """The driver JVM's process (spark-submit exec's into java) if this process launched it."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    return getattr(gateway, "proc", None) if gateway is not None else None
 
 
 def get_active_session() -> SparkSession | None:

@@ -5,7 +5,8 @@ failed (its descendants skipped; the message names the node and the cause and gi
 command that resumes); 2 the project or the command line is invalid (from the compile).
 
 A SparkSession already active in this process (tests, notebooks) is reused; otherwise one
-is built from the profile's spark settings with the pinned Delta/Kafka jars.
+is built from the profile's spark settings with the pinned Delta/Kafka jars, its JVM in its
+own process group with its output appended to `target/logs/spark.log`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def session_for(plan: RunPlan) -> SparkSession:
         return active
     settings = plan.spark
     try:
-        return build_spark_session(settings.master, settings.app_name, dict(settings.conf))
+        return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
+                                   jvm_output=plan.target_dir / "logs" / "spark.log")
     except RuntimeError as exc:  # missing jars: a set-up problem the message explains
         raise RunError(str(exc).splitlines()[0], hint="run `make setup`") from None
     except Exception as exc:
