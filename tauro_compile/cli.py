@@ -19,12 +19,14 @@ TEMPLATES = ("files-to-delta", "kafka-to-delta", "rate-to-console")
 def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
     if not value:
         return {}
-    import yaml
+    from tauro_compile.compiler.yaml_source import YamlDuplicateKeyError, YamlSyntaxError, load_yaml
 
     try:
-        data = yaml.safe_load(value)
-    except yaml.YAMLError as exc:
-        raise click.BadParameter(f"not valid YAML: {exc}".splitlines()[0]) from None
+        data = load_yaml(value)
+    except YamlDuplicateKeyError as exc:
+        raise click.BadParameter("; ".join(d.message for d in exc.duplicates)) from None
+    except YamlSyntaxError as exc:
+        raise click.BadParameter(f"not valid YAML: {exc.message}") from None
     if not isinstance(data, dict):
         raise click.BadParameter("expected a YAML mapping, e.g. --vars '{start_date: 2024-01-01}'")
     return data

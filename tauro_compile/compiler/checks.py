@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tauro_compile.compiler.problems import split_field
-from tauro_compile.compiler.references import ContractChecker, ReferenceChecker
-from tauro_compile.compiler.resolve import ResolvedNode
-from tauro_compile.errors import Problem
+from tauro_compile.compiler.references import ContractChecker, ReferenceChecker, Signature
+from tauro_compile.compiler.resolve import NodeDraft, ResolvedNode
+from tauro_compile.errors import Problem, did_you_mean
 from tauro_compile.streaming.config import NodeConfig, check_node
 
 # Columns a source produces whatever the user declares.
@@ -42,6 +42,52 @@ def registry_problems(node: ResolvedNode) -> list[Problem]:
                      found=issue.found, hint=issue.hint, code="config")
         for issue in check_node(node.config)
     ]
+
+
+INPUT_PLACEHOLDER = re.compile(r"\{\{\s*input\s*\}\}")
+INPUT_HINT = ("`{{ input }}` stands for the stream a sql step receives; it means nothing "
+              "anywhere else")
+
+
+def placeholder_problems(draft: NodeDraft) -> list[Problem]:
+    """`{{ input }}` only inside a sql step, and every sql step reads `{{ input }}`."""
+    problems: list[Problem] = []
+
+    def add(message: str, path: tuple[str | int, ...], **kw: Any) -> None:
+        line, kind = draft.locate(path)
+        problems.append(Problem(message, file=draft.file, line=line, line_kind=kind,
+                                field=".".join(map(str, path)), node=draft.name, **kw))
+
+    transforms = draft.raw.get("transforms")
+    sql_paths: set[tuple[str | int, ...]] = set()
+    if isinstance(transforms, list):
+        for index, step in enumerate(transforms):
+            if isinstance(step, dict) and isinstance(step.get("sql"), str):
+                sql_paths.add(("transforms", index, "sql"))
+                if not INPUT_PLACEHOLDER.search(step["sql"]):
+                    add(f"sql step {index} never reads {{{{ input }}}}",
+                        ("transforms", index, "sql"), code="sql_without_input",
+                        expected="a statement reading the stream, e.g. "
+                        "SELECT ... FROM {{ input }}", found="no {{ input }}",
+                        hint="a sql step transforms the stream it receives, which it reads "
+                        "as {{ input }}; a table read any other way is not that stream")
+    for path, value in _strings(draft.raw, ()):
+        if path not in sql_paths and INPUT_PLACEHOLDER.search(value):
+            add("{{ input }} is only meaningful in a sql transform", path,
+                code="input_outside_sql", found="{{ input }}", expected="{{ input }} only in `transforms[].sql`",
+                hint=INPUT_HINT)
+    return problems
+
+
+def _strings(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
 
 
 def watermark_problems(node: ResolvedNode) -> list[Problem]:
@@ -181,6 +227,7 @@ def reference_problems(node: ResolvedNode, checker: ReferenceChecker) -> list[Pr
         references.append((("contract", "strategy"), config.contract.strategy))
     problems = []
     for path, reference in references:
+        problems += checker.module_problems(reference)
         found = checker.problem(reference)
         if found is not None:
             message, hint = found
@@ -188,7 +235,69 @@ def reference_problems(node: ResolvedNode, checker: ReferenceChecker) -> list[Pr
                 node, message, path, code="unimportable", found=reference, hint=hint,
                 expected="an importable 'module:function' (the project directory is on sys.path)",
             ))
+            continue
+        if path[0] == "transforms":
+            step = config.transforms[int(path[1])]
+            problems += _argument_problems(node, checker.signature(reference), reference,
+                                           dict(getattr(step, "args", {}) or {}), path[:2])
+        elif path == ("output", "function"):
+            problems += _batch_function_problems(node, checker.signature(reference), reference)
     return problems
+
+
+def _argument_problems(node: ResolvedNode, signature: Signature | None, reference: str,
+                       args: dict[str, Any], step: tuple[str | int, ...]) -> list[Problem]:
+    """`args` of a python step against the function's signature: called fn(df, **args)."""
+    if signature is None:
+        return []
+    problems = []
+    if not signature.positional and not signature.var_positional:
+        return [node_problem(
+            node, f"{reference} takes no DataFrame: it is called as function(df, **args)",
+            (*step, "python"), code="transform_signature", found="no positional parameter",
+            expected="a first parameter for the DataFrame", hint="add `df` as first parameter",
+        )]
+    injected = {"spark"} if "spark" in signature.keyword else set()
+    accepted = (set(signature.keyword) - set(signature.positional[:1])) | injected
+    for name in args:
+        if signature.var_keyword or name in accepted - injected:
+            continue
+        offered = sorted(accepted - injected)
+        problems.append(node_problem(
+            node, f"{reference} takes no argument '{name}'", (*step, "args", name),
+            code="transform_args", found=name,
+            expected=f"one of: {', '.join(offered)}" if offered else "no args",
+            hint=did_you_mean(name, offered) or "remove it, or add the parameter to the function",
+        ))
+    first = signature.positional[:1]
+    missing = [p for p in signature.required
+               if p not in first and p not in args and p not in injected]
+    for name in missing:
+        problems.append(node_problem(
+            node, f"{reference} needs argument '{name}'", (*step, "args"),
+            code="transform_args", found="nothing", expected=f"`{name}` in args",
+            hint=f"add `args: {{{name}: ...}}` to the step, or give '{name}' a default",
+        ))
+    return problems
+
+
+def _batch_function_problems(node: ResolvedNode, signature: Signature | None,
+                             reference: str) -> list[Problem]:
+    """A foreach_batch function is called as function(batch_df, batch_id)."""
+    if signature is None:
+        return []
+    takes_two = signature.var_positional or len(signature.positional) >= 2
+    extra = [p for p in signature.required if p not in signature.positional[:2]]
+    if takes_two and not extra:
+        return []
+    problem = (f"{reference} is called as function(batch_df, batch_id), but takes "
+               f"{len(signature.positional)} positional parameter(s)" if not takes_two else
+               f"{reference} is called with (batch_df, batch_id) only, but requires "
+               f"{', '.join(extra)}")
+    return [node_problem(node, problem, ("output", "function"), code="function_signature",
+                         found=", ".join(signature.positional) or "no parameters",
+                         expected="def function(batch_df, batch_id)",
+                         hint="define it as `def name(batch_df, batch_id):`")]
 
 
 def contract_problems(node: ResolvedNode, checker: ContractChecker) -> list[Problem]:

@@ -44,6 +44,7 @@ from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mea
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.textfiles import read_text
 
 if TYPE_CHECKING:
     from tauro_compile.compiler.options import ProjectOptions
@@ -168,6 +169,9 @@ class _Compilation:
         files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems)
+        for unreadable in found:  # files that could not be read: their nodes are not unknown
+            if unreadable.file:
+                loader.mark_failed(project.project_dir / unreadable.file)
         drafts: dict[str, NodeDraft] = {}
         duplicates: dict[str, list[NodeDraft]] = {}
         for file in files:
@@ -181,7 +185,7 @@ class _Compilation:
         resolver = Resolver(drafts, sources, project_dir=project.project_dir,
                             checkpoint_root=self.profile.paths.get("checkpoints"),
                             profile_name=self.profile.name, contract_paths=project.contract_paths,
-                            source_names=list(project.sources))
+                            source_names=list(project.sources), broken=loader.failed)
         resolved = self._resolve(drafts, resolver)
         graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
         self._cycle_problem(graph, drafts)
@@ -222,6 +226,7 @@ class _Compilation:
         references = ReferenceChecker(self.project.project_dir)
         contracts = ContractChecker(self.project.project_dir)
         for name, draft in drafts.items():
+            self.problems.extend(checks.placeholder_problems(draft))
             node, found = resolver.resolve(draft)
             self.problems.extend(found)
             if node is None:
@@ -292,7 +297,7 @@ class _Compilation:
 
     def _project_line(self, path: tuple[str | int, ...]) -> int | None:
         if self._project_index is None:
-            text = (self.project.project_dir / PROJECT_FILE).read_text(encoding="utf-8")
+            text = read_text(self.project.project_dir / PROJECT_FILE)
             self._project_index = LineIndex(text)
         return self._project_index.line_of(path)
 

@@ -11,9 +11,11 @@ otherwise it is the line of the rendered text (`line_kind="rendered"`), which
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -27,13 +29,44 @@ from tauro_compile.compiler.rendering import Renderer, has_token
 from tauro_compile.compiler.resolve import NodeDraft
 from tauro_compile.compiler.yaml_source import (
     LineIndex,
+    YamlDuplicateKeyError,
     YamlSyntaxError,
     first_content_line,
     load_yaml,
+    yaml_problems,
 )
 from tauro_compile.errors import Problem, ProblemList
 
 NODES_KEY = "nodes"
+_NAME_LINE = re.compile(r"""^[ \t-]*name:[ \t]*["']?([A-Za-z0-9_][A-Za-z0-9_\-]*)""", re.M)
+
+
+def _to_source_lines(exc: YamlDuplicateKeyError, rendered: str,
+                     source: str) -> YamlDuplicateKeyError:
+    """The duplicates at their lines in the file as written, when each maps unambiguously."""
+    rendered_lines = rendered.split("\n")
+    source_lines = source.split("\n")
+
+    def mapped(line: int) -> int | None:
+        text = rendered_lines[line - 1]
+        nth = rendered_lines[:line - 1].count(text)
+        hits = [i + 1 for i, s in enumerate(source_lines) if s == text]
+        same = len(hits) == rendered_lines.count(text)
+        return hits[nth] if same and nth < len(hits) else None
+
+    moved = []
+    for dup in exc.duplicates:
+        first, second = mapped(dup.first_line), mapped(dup.line)
+        if first is None or second is None:
+            return exc
+        moved.append(dataclasses.replace(dup, first_line=first, line=second))
+    return YamlDuplicateKeyError(moved)
+
+
+def _has_content(text: str) -> bool:
+    """True when `text` holds anything but blank lines, comments and document markers."""
+    return any(line.strip() and not line.strip().startswith(("#", "---", "..."))
+               for line in text.splitlines())
 
 
 class NodeLoader:
@@ -44,12 +77,24 @@ class NodeLoader:
         self.renderer = renderer
         self.problems = problems
         self.compiled: dict[str, str] = {}      # compiled file name -> rendered text
+        # Names of nodes whose file could not be rendered or parsed: refs to them are not
+        # reported again as unknown (the file's own problem is the one to fix).
+        self.failed: set[str] = set()
         defaults = {k: v for k, v in (("streaming", project.streaming),
                                       ("on_failure", project.on_failure)) if v}
         self.defaults = defaults
         self.star = overrides.get("*")
         self.tag_overrides = [(k[4:], v) for k, v in overrides.items() if k.startswith("tag:")]
         self.named = {k: v for k, v in overrides.items() if k != "*" and not k.startswith("tag:")}
+
+    def mark_failed(self, path: Path) -> None:
+        """Remember the node names a file that could not be read may define."""
+        self.failed.add(path.stem)
+        try:
+            text = path.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return
+        self.failed.update(_NAME_LINE.findall(text))
 
     def load(self, file: ProjectFile) -> list[NodeDraft]:
         """The drafts of one node file (none when it cannot be rendered or parsed)."""
@@ -58,6 +103,8 @@ class NodeLoader:
         result = self.renderer.render(file.rel, file.text)
         if result.text is None:
             self.problems.extend(result.problems)
+            self.failed.add(stem)
+            self.failed.update(_NAME_LINE.findall(file.text))
             return []
         rendered = result.text
         same_lines = rendered is file.text or rendered.count("\n") == file.text.count("\n")
@@ -66,13 +113,28 @@ class NodeLoader:
             data = load_yaml(rendered)
         except YamlSyntaxError as exc:
             self.compiled[stem] = rendered
-            self.problems.add(Problem(
-                f"YAML syntax error: {exc.message}", file=file.rel, line=exc.line, line_kind=kind,
-                code="yaml_syntax", hint="quote values that start with {{ or contain ': '",
+            if isinstance(exc, YamlDuplicateKeyError) and kind == "rendered":
+                moved = _to_source_lines(exc, rendered, file.text)
+                kind = "source" if moved is not exc else kind
+                exc = moved
+            self.problems.extend(yaml_problems(
+                exc, file.rel, line_kind=kind,
+                hint="quote values that start with {{ or contain ': '",
             ))
+            self.failed.add(stem)
+            self.failed.update(_NAME_LINE.findall(file.text))
             return []
         if data is None:
-            return []  # an empty (or all-comments) file holds no node
+            if not _has_content(file.text):
+                self.problems.add(Problem(
+                    "the node file is empty", file=file.rel, line=1, code="empty_node_file",
+                    expected="a node (input:, output:, ...) or a `nodes:` list",
+                    found="nothing but blanks and comments",
+                    hint="to disable a node, delete its file, or wrap its content in "
+                    "{% if target.name == 'prod' %}...{% endif %} so that it renders to "
+                    "nothing under the profiles that should not run it",
+                ))
+            return []  # a file whose Jinja renders to nothing holds no node (by design)
         index = LineIndex(rendered)
         if isinstance(data, dict) and NODES_KEY in data:
             items = data[NODES_KEY]

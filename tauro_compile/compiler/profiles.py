@@ -36,8 +36,9 @@ from pydantic import Field, ValidationError
 
 from tauro_compile.compiler.merge import deep_merge
 from tauro_compile.compiler.problems import validation_problems
+from tauro_compile.compiler.project import read_project_text
 from tauro_compile.compiler.rendering import Renderer
-from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml
+from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, ProjectError, UsageError, did_you_mean
 from tauro_compile.runner.plan import SparkSettings
 from tauro_compile.streaming.config import ConfigModel, OptionValue
@@ -115,6 +116,8 @@ def choose_profile(explicit: str | None, default: str | None, available: list[st
     """--profile, else $TAURO_PROFILE, else the project default, else the only one."""
     environ = os.environ if environ is None else environ
     chosen = explicit or environ.get(PROFILE_ENV) or default
+    origin = ("--profile" if explicit else f"${PROFILE_ENV}" if environ.get(PROFILE_ENV)
+              else "`profile:` in tauro_project.yml")
     listing = ", ".join(sorted(available)) or "(none)"
     if chosen is None:
         if len(available) == 1:
@@ -125,9 +128,11 @@ def choose_profile(explicit: str | None, default: str | None, available: list[st
         )
     if chosen not in available:
         near = did_you_mean(chosen, available)
+        unset = f"; unset {PROFILE_ENV} or " if origin.startswith("$") else "; "
         raise UsageError(
-            f"unknown profile '{chosen}'",
-            hint=f"{near + ' ' if near else ''}valid profiles: {listing}",
+            f"unknown profile '{chosen}' (from {origin})",
+            hint=f"{near + ' ' if near else ''}valid profiles: {listing}"
+            + (f"{unset}set it to one of them" if origin.startswith("$") else ""),
         )
     return chosen
 
@@ -144,12 +149,11 @@ def load_profile(
     """Find, choose, merge and validate the profile; UsageError / ProjectError on failure."""
     path = find_profiles_file(project_dir, profiles_dir)
     shown = _display_path(path, project_dir)
-    text = path.read_text(encoding="utf-8")
+    text = read_project_text(path, shown)
     try:
         raw = load_yaml(text)
     except YamlSyntaxError as exc:
-        raise ProjectError([Problem(f"YAML syntax error: {exc.message}", file=shown,
-                                    line=exc.line, code="yaml_syntax")]) from None
+        raise ProjectError(yaml_problems(exc, shown)) from None
     prefix: tuple[str, ...] = ("profiles",) if isinstance(raw, dict) and "profiles" in raw else ()
     profiles = raw.get("profiles") if prefix else raw
     if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):

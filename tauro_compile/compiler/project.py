@@ -34,9 +34,10 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from tauro_compile.compiler.problems import validation_problems
-from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml
+from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, ProjectError, UsageError
 from tauro_compile.streaming.config import ConfigModel, FailurePolicy, StreamingConfig
+from tauro_compile.textfiles import ENCODING_HINT, EncodingProblem, read_text
 
 PROJECT_FILE = "tauro_project.yml"
 NODE_SUFFIXES = (".yml", ".yaml")
@@ -94,14 +95,11 @@ def load_project(project_dir: Path) -> ProjectConfig:
         if not project_dir.is_dir():
             raise UsageError(f"project directory {project_dir} does not exist", hint=hint)
         raise UsageError(f"no {PROJECT_FILE} in {project_dir}", hint=hint)
-    text = path.read_text(encoding="utf-8")
+    text = read_project_text(path, PROJECT_FILE)
     try:
         raw = load_yaml(text)
     except YamlSyntaxError as exc:
-        raise ProjectError([Problem(
-            f"YAML syntax error: {exc.message}", file=PROJECT_FILE, line=exc.line,
-            code="yaml_syntax",
-        )]) from None
+        raise ProjectError(yaml_problems(exc, PROJECT_FILE)) from None
     if not isinstance(raw, dict):
         raise ProjectError([Problem(
             f"{PROJECT_FILE} must be a mapping", file=PROJECT_FILE, line=1,
@@ -139,6 +137,23 @@ def load_project(project_dir: Path) -> ProjectConfig:
     return project
 
 
+def encoding_problem(exc: EncodingProblem, file: str) -> Problem:
+    """The Problem of a file that is not UTF-8: file, line, column of the first bad byte."""
+    return Problem(exc.message, file=file, line=exc.line, expected="UTF-8 text",
+                   found=exc.found, hint=ENCODING_HINT, code="encoding")
+
+
+def read_project_text(path: Path, shown: str) -> str:
+    """A file the whole compile depends on; ProjectError when it is not UTF-8 or unreadable."""
+    try:
+        return read_text(path)
+    except EncodingProblem as exc:
+        raise ProjectError([encoding_problem(exc, shown)]) from None
+    except OSError as exc:
+        raise ProjectError([Problem(f"cannot read the file: {exc.strerror or exc}", file=shown,
+                                    code="unreadable")]) from None
+
+
 def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
              *, required: bool) -> tuple[list[ProjectFile], list[Problem]]:
     """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped."""
@@ -164,10 +179,13 @@ def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
     result = []
     for rel in sorted(found):
         try:
-            with open(found[rel], encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"cannot read the file: {exc}", file=rel, code="unreadable"))
+            text = read_text(found[rel])
+        except EncodingProblem as exc:
+            problems.append(encoding_problem(exc, rel))
+            continue
+        except OSError as exc:
+            problems.append(Problem(f"cannot read the file: {exc.strerror or exc}", file=rel,
+                                    code="unreadable"))
             continue
         result.append(ProjectFile(rel, found[rel], text))
     return result, problems

@@ -10,14 +10,17 @@ A module that defines `__getattr__` or uses `import *` is given the benefit of t
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tauro_compile.compiler.yaml_source import YamlSyntaxError, load_yaml
+from tauro_compile.compiler.project import encoding_problem
+from tauro_compile.compiler.yaml_source import YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, did_you_mean
+from tauro_compile.textfiles import EncodingProblem, read_text
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,20 @@ class _Module:
     path: Path | None           # None for compiled / builtin modules (names unknown)
     names: frozenset[str]
     dynamic: bool               # `import *` or a module `__getattr__`: any name may exist
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
+    broken: bool = False        # not parsable: reported once on the module's own file
+    imports: tuple[tuple[str, int, int], ...] = ()   # (absolute module, line, level) at top
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How a function read from source can be called (no code of the user's is run)."""
+
+    positional: tuple[str, ...]      # positional parameters, in order
+    keyword: frozenset[str]          # names a keyword argument may use
+    required: tuple[str, ...]        # parameters with no default
+    var_positional: bool
+    var_keyword: bool
 
 
 class ReferenceChecker:
@@ -49,7 +66,7 @@ class ReferenceChecker:
                 self._module_hint(module_name),
             )
         head = attribute.split(".", 1)[0]
-        if module.dynamic or module.path is None or head in module.names:
+        if module.dynamic or module.path is None or module.broken or head in module.names:
             return None
         near = did_you_mean(head, module.names)
         where = _display(module.path, self.project_dir)
@@ -57,6 +74,68 @@ class ReferenceChecker:
             f"module '{module_name}' ({where}) has no '{head}'",
             near or f"define `def {head}(df, ...)` in {where}",
         )
+
+    def module_problems(self, reference: str) -> list[Problem]:
+        """Problems of the module `reference` names, on the module's file (syntax, imports)."""
+        module_name = reference.partition(":")[0]
+        module = self._module(module_name) if module_name else None
+        if module is None or module.path is None:
+            return []
+        shown = _display(module.path, self.project_dir)
+        if module.broken:
+            return [_syntax_problem(module.path, shown)]
+        problems = []
+        for imported, line, level in module.imports:
+            if not self._importable(imported, module.path, level):
+                top = imported.split(".")[0]
+                problems.append(Problem(
+                    f"{shown} imports '{imported}', which is not installed", file=shown,
+                    line=line, code="missing_import", found=f"import {imported}",
+                    expected="a module installed where tauro runs, or one of the project",
+                    hint=f"install the package that provides '{top}' in the environment that "
+                    "runs tauro (and on the cluster), or remove the import",
+                ))
+        return problems
+
+    def signature(self, reference: str) -> Signature | None:
+        """The signature of a plain `def` named by `reference` (None when unsure)."""
+        module_name, _, attribute = reference.partition(":")
+        module = self._module(module_name) if module_name else None
+        if module is None or module.broken or "." in attribute:
+            return None
+        func = module.functions.get(attribute)
+        if func is None or func.decorator_list:
+            return None
+        args = func.args
+        ordered = [*args.posonlyargs, *args.args]
+        defaults = len(args.defaults)
+        required = [a.arg for a in ordered[: len(ordered) - defaults]]
+        required += [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                     if d is None]
+        return Signature(
+            positional=tuple(a.arg for a in ordered),
+            keyword=frozenset(a.arg for a in [*args.args, *args.kwonlyargs]),
+            required=tuple(required), var_positional=args.vararg is not None,
+            var_keyword=args.kwarg is not None,
+        )
+
+    def _importable(self, dotted: str, importer: Path, level: int) -> bool:
+        if level:
+            base = importer.parent
+            for _ in range(level - 1):
+                base = base.parent
+            target = base.joinpath(*dotted.split(".")) if dotted else base
+            return (target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()
+                    or target.is_dir())
+        if self._locate(dotted) is not None:
+            return True
+        top = dotted.split(".")[0]
+        if self._locate(top) is not None:
+            return True  # a package of the project or on sys.path: its submodules are its own
+        try:  # a top-level name only: find_spec never imports anything for it
+            return importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            return False
 
     def _module(self, dotted: str) -> _Module | None:
         if dotted not in self._modules:
@@ -94,19 +173,53 @@ class ReferenceChecker:
         )
 
 
+def _syntax_problem(path: Path, shown: str) -> Problem:
+    """The Python syntax (or encoding) error of a module, at its own file and line."""
+    try:
+        ast.parse(path.read_bytes(), filename=shown)
+    except SyntaxError as exc:
+        column = f", column {exc.offset}" if exc.offset else ""
+        return Problem(
+            f"Python syntax error in {shown}: {exc.msg}", file=shown, line=exc.lineno,
+            code="python_syntax", found=(exc.text or "").strip()[:80] or None,
+            expected=f"valid Python{column}",
+            hint="fix the module; nodes using it cannot run until it parses",
+        )
+    except (ValueError, OSError) as exc:
+        return Problem(f"cannot read {shown}: {exc}", file=shown, code="python_syntax",
+                       hint="save the module as UTF-8 Python source")
+    return Problem(f"cannot read {shown}", file=shown, code="python_syntax")
+
+
+def _top_level_imports(tree: ast.Module) -> tuple[tuple[str, int, int], ...]:
+    """Imports that run when the module loads (guarded ones, in `try` or `if`, are left out)."""
+    found = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            found += [(alias.name, stmt.lineno, 0) for alias in stmt.names]
+        elif isinstance(stmt, ast.ImportFrom) and (stmt.module or stmt.level):
+            if stmt.module == "__future__":
+                continue
+            found.append((stmt.module or "", stmt.lineno, stmt.level))
+    return tuple(found)
+
+
 def _parse(path: Path) -> _Module | None:
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        return _Module(path, frozenset(), False)
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return _Module(path, frozenset(), False, broken=True)
     names: set[str] = set()
     dynamic = False
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         stmt = pending.pop()
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(stmt.name)
             dynamic = dynamic or stmt.name == "__getattr__"
+            if not isinstance(stmt, ast.ClassDef):
+                functions[stmt.name] = stmt
         elif isinstance(stmt, ast.Assign):
             names.update(n.id for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.Name))
         elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) and isinstance(stmt.target, ast.Name):
@@ -121,7 +234,8 @@ def _parse(path: Path) -> _Module | None:
                 pending.extend(getattr(stmt, block, []))
             for handler in getattr(stmt, "handlers", []):
                 pending.extend(handler.body)
-    return _Module(path, frozenset(names), dynamic)
+    return _Module(path, frozenset(names), dynamic, functions,
+                   imports=_top_level_imports(tree))
 
 
 def _display(path: Path, root: Path) -> str:
@@ -176,10 +290,11 @@ def _with_file(problem: Problem, file: str) -> Problem:
 def _check_contract_yaml(path: Path, shown: str) -> list[Problem]:
     """Fallback check when the contracts layer is absent: YAML with apiVersion and kind."""
     try:
-        data: Any = load_yaml(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(read_text(path))
     except YamlSyntaxError as exc:
-        return [Problem(f"YAML syntax error: {exc.message}", file=shown, line=exc.line,
-                        code="contract_invalid")]
+        return yaml_problems(exc, shown)
+    except EncodingProblem as exc:
+        return [encoding_problem(exc, shown)]
     if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
         return [Problem(
             "not a data contract", file=shown, code="contract_invalid",

@@ -47,6 +47,7 @@ SANDBOX_HINT = (
     "target, project, macros) and plain values; Python internals are not reachable"
 )
 _MISSING: Any = object()
+_LOADER_TAG = re.compile(r"\{%-?\s*(include|import|from|extends)\b")
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")  # what a placeholder can carry
 
 
@@ -126,6 +127,7 @@ class Renderer:
             context["target"] = target
         self.env.globals.update(context)
         self._skeletons: dict[str, Any] = {}
+        self._texts: dict[str, str] = {}   # file -> text, kept only for files that failed
         self._state = _State("<project>")
 
     # -- the context ---------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Renderer:
         defined: dict[str, str] = {}
         for rel, text in files:
             state = self._state = _State(rel, exact=True, allow_ref=True)
+            self._texts[rel] = text
             try:
                 module = self._template(rel, text).module
             except Exception as exc:  # noqa: BLE001 - every template failure is a user problem
@@ -231,6 +234,7 @@ class Renderer:
         if fast is not None:
             return fast
         state = self._state = _State(rel, exact=True, allow_ref=allow_ref)
+        self._texts[rel] = text
         try:
             rendered = self._template(rel, text).render()
         except Exception as exc:  # noqa: BLE001 - every template failure is a user problem
@@ -297,9 +301,26 @@ class Renderer:
                 "(ref, source, var, env_var, secret, target, project, input) or a macro",
                 hint=did_you_mean(name or "", [n for n in self.env.globals if isinstance(n, str)]),
             )
+        if isinstance(exc, TypeError) and "no loader" in str(exc):
+            return self._loader_problem(rel, file, line)
         return Problem(
             f"template error: {type(exc).__name__}: {exc}", file=file or rel, line=line,
             code="template_error",
+        )
+
+    def _loader_problem(self, rel: str, file: str | None, line: int | None) -> Problem:
+        """`{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}`: no loader here."""
+        text = self._texts.get(file or rel, "")
+        match = _LOADER_TAG.search(text)
+        tag = match.group(1) if match else "include"
+        if match and line is None:
+            line = text.count("\n", 0, match.start()) + 1
+        return Problem(
+            f"{{% {tag} %}} is not supported in project files: use a macro from macros/",
+            file=file or rel, line=line, code="jinja_loader", found=f"{{% {tag} ... %}}",
+            expected="a macro call, e.g. {{ my_macro(...) }}",
+            hint="every macro defined in a file of macros/ (*.jinja, *.j2, *.sql) can be "
+            "called by name in every node file, no import needed",
         )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,11 @@ class Resolver:
     def __init__(self, drafts: dict[str, NodeDraft], sources: dict[str, DeclaredSource],
                  *, project_dir: Path, checkpoint_root: str | None, profile_name: str,
                  contract_paths: Sequence[str] = (),
-                 source_names: Sequence[str] | None = None) -> None:
+                 source_names: Sequence[str] | None = None,
+                 broken: Collection[str] = ()) -> None:
         self.drafts = drafts
+        # Nodes whose files failed to render or parse: already reported, never "unknown".
+        self.broken = frozenset(broken)
         # Every declared source, valid or not (an invalid one is reported on tauro_project.yml).
         self.source_names = set(sources if source_names is None else source_names)
         self.contract_paths = tuple(contract_paths)
@@ -296,6 +299,8 @@ class Resolver:
                 path, code="unreadable_ref", found=upstream.spec.output.format,
             )
             return
+        if name in self.broken:
+            return  # its file has problems of its own, reported there (no cascade)
         candidates = [n for n in self.drafts if n != draft.name]
         report(
             f"unknown ref '{name}'" + (" in a string" if in_string else ""), path,

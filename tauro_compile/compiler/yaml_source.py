@@ -15,6 +15,16 @@ from typing import Any
 
 import yaml
 
+from tauro_compile.errors import Problem
+from tauro_compile.textfiles import (
+    DUPLICATE_HINT,
+    TAB_HINT,
+    DuplicateKey,
+    duplicate_keys,
+    field_text,
+    tab_indented,
+)
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FieldPath = Sequence[str | int]
@@ -44,14 +54,50 @@ class _Unusual(Exception):
     """The document needs PyYAML's full constructor."""
 
 
+class _Duplicate(Exception):
+    """A mapping repeats a key: the document is walked again to list every repetition."""
+
+
 class YamlSyntaxError(ValueError):
     """Text that is not valid YAML; `line` is 1-based (None when libyaml gives no mark)."""
 
-    def __init__(self, message: str, line: int | None, column: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None, column: int | None = None,
+                 *, tab: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.tab = tab          # the error comes from a tab used for indentation
+
+
+class YamlDuplicateKeyError(YamlSyntaxError):
+    """A mapping gives one key twice (PyYAML would silently keep the last value)."""
+
+    def __init__(self, duplicates: list[DuplicateKey]) -> None:
+        first = duplicates[0]
+        super().__init__(first.message, first.line)
+        self.duplicates = duplicates
+
+
+def yaml_problems(exc: YamlSyntaxError, file: str, *, line_kind: str = "source",
+                  prefix: str = "YAML syntax error: ", hint: str | None = None,
+                  **kw: object) -> list[Problem]:
+    """The Problems of a YAML load failure: one per duplicated key, else one syntax error."""
+    if isinstance(exc, YamlDuplicateKeyError):
+        return [
+            Problem(d.message, file=file, line=d.line, line_kind=line_kind,
+                    field=field_text(d.path, d.key), found=f"'{d.key}' on lines {d.first_line} "
+                    f"and {d.line}", expected="each key once per mapping", hint=DUPLICATE_HINT,
+                    code="duplicate_key", **kw)  # type: ignore[arg-type]
+            for d in exc.duplicates
+        ]
+    if exc.tab:
+        where = f" (column {exc.column})" if exc.column else ""
+        return [Problem(f"a tab is used for indentation{where}", file=file, line=exc.line,
+                        line_kind=line_kind, found="a tab character", expected="spaces",
+                        hint=TAB_HINT, code="yaml_tab", **kw)]  # type: ignore[arg-type]
+    return [Problem(f"{prefix}{exc.message}", file=file, line=exc.line, line_kind=line_kind,
+                    code="yaml_syntax", hint=hint, **kw)]  # type: ignore[arg-type]
 
 
 def load_yaml(text: str) -> Any:
@@ -60,6 +106,9 @@ def load_yaml(text: str) -> Any:
         try:
             return _load_fast(text)
         except (_Unusual, RecursionError):
+            duplicates = duplicate_keys(yaml.compose(text, Loader=Loader))
+            if duplicates:
+                raise YamlDuplicateKeyError(duplicates) from None
             return yaml.load(text, Loader=Loader)  # noqa: S506 - CSafeLoader is the safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -68,7 +117,10 @@ def load_yaml(text: str) -> Any:
             problem = f"{problem} ({exc.context})"
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
-        raise YamlSyntaxError(problem, line, column) from None
+        raise YamlSyntaxError(problem, line, column,
+                              tab=tab_indented(text, line, problem)) from None
+    except YamlSyntaxError:
+        raise
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc).splitlines()[0], None) from None
     except (TypeError, ValueError) as exc:  # e.g. an unhashable key: `path: {{ x }}` unquoted
@@ -79,7 +131,16 @@ def _load_fast(text: str) -> Any:
     loader = _FastLoader(text)
     try:
         node = loader.get_single_node()
-        return None if node is None else _build(node, loader, loader.yaml_constructors)
+        if node is None:
+            return None
+        try:
+            return _build(node, loader, loader.yaml_constructors)
+        except _Duplicate:
+            duplicates = duplicate_keys(node)
+            if not duplicates:  # equal once built, written differently (`1` and `0x1`)
+                raise YamlSyntaxError("a mapping gives one key twice, written differently",
+                                      None) from None
+            raise YamlDuplicateKeyError(duplicates) from None
     finally:
         loader.dispose()
 
@@ -100,7 +161,10 @@ def _build(node: yaml.Node, loader: Any, constructors: dict[str, Any]) -> Any:
         for key, value in node.value:
             if key.tag == "tag:yaml.org,2002:merge":
                 raise _Unusual
-            result[_build(key, loader, constructors)] = _build(value, loader, constructors)
+            built = _build(key, loader, constructors)
+            if built in result:
+                raise _Duplicate
+            result[built] = _build(value, loader, constructors)
         return result
     if cls is yaml.SequenceNode and tag == _SEQ:
         return [_build(item, loader, constructors) for item in node.value]

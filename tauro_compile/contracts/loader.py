@@ -25,6 +25,16 @@ from tauro_compile.contracts.errors import ContractError
 from tauro_compile.contracts.expectations import Deriver, _dotted
 from tauro_compile.contracts.model import Contract
 from tauro_compile.errors import Problem, did_you_mean
+from tauro_compile.textfiles import (
+    DUPLICATE_HINT,
+    ENCODING_HINT,
+    TAB_HINT,
+    EncodingProblem,
+    duplicate_keys,
+    field_text,
+    read_text,
+    tab_indented,
+)
 
 SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0")
 _OPERATOR_SPELLINGS = {
@@ -52,7 +62,12 @@ def load_contract(path: Path | str, object_name: str | None = None) -> Contract:
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+    except EncodingProblem as exc:
+        raise ContractError([Problem(
+            exc.message, file=file, line=exc.line, expected="UTF-8 text", found=exc.found,
+            hint=ENCODING_HINT, code="encoding",
+        )]) from None
     except FileNotFoundError:
         raise ContractError([Problem(
             "contract file not found", file=file, expected="an ODCS v3 YAML file",
@@ -98,13 +113,26 @@ def _read_yaml(text: str, file: str | None) -> tuple[Any, dict[tuple[Any, ...], 
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = str(getattr(exc, "problem", None) or exc)
+        if tab_indented(text, line, problem):
+            raise ContractError([Problem(
+                "a tab is used for indentation", file=file, line=line, found="a tab character",
+                expected="spaces", hint=TAB_HINT, code="yaml_tab",
+            )]) from None
         raise ContractError([Problem(
-            f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=file,
-            line=mark.line + 1 if mark else None, expected="a YAML mapping (ODCS v3)",
-            code="yaml",
+            f"invalid YAML: {problem}", file=file, line=line,
+            expected="a YAML mapping (ODCS v3)", code="yaml",
         )]) from None
     finally:
         loader.dispose()
+    duplicates = duplicate_keys(node)
+    if duplicates:
+        raise ContractError([Problem(
+            d.message, file=file, line=d.line, field=field_text(d.path, d.key),
+            found=f"'{d.key}' on lines {d.first_line} and {d.line}",
+            expected="each key once per mapping", hint=DUPLICATE_HINT, code="duplicate_key",
+        ) for d in duplicates])
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
         _index_lines(node, (), lines)

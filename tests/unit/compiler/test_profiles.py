@@ -69,7 +69,7 @@ def test_choice_order():
 def test_unknown_profile_lists_names(tmp_path):
     with pytest.raises(UsageError) as caught:
         load(tmp_path, explicit="prd")
-    assert caught.value.message == "unknown profile 'prd'"
+    assert caught.value.message == "unknown profile 'prd' (from --profile)"
     assert caught.value.hint == "did you mean 'prod'? valid profiles: base, dev, prod"
 
 

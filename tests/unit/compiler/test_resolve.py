@@ -162,6 +162,7 @@ def test_node_list_files_and_shapes(tmp_path):
         })
     found = sorted((p.file, p.line, p.message) for p in caught.value.problems)
     assert found == [
+        ("nodes/empty.yml", 1, "the node file is empty"),
         ("nodes/list.yml", 5, "missing required field 'name'"),
         ("nodes/list.yml", 7, "a node must be a mapping"),
         ("nodes/mixed.yml", 1, "a file with `nodes:` holds only that list of nodes"),
