@@ -24,7 +24,7 @@ from tauro_compile.compiler.artifacts import write_compiled
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
 from tauro_compile.compiler.manifest import build_manifest, write_manifest
-from tauro_compile.compiler.masking import mask_string
+from tauro_compile.compiler.masking import mask_string, secret_named_values
 from tauro_compile.compiler.problems import split_field, validation_problems
 from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
 from tauro_compile.compiler.project import (
@@ -44,6 +44,7 @@ from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mea
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.textfiles import read_text
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ class _Compilation:
         sources = self._declared_sources()
         files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
         problems.extend(found)
-        loader = NodeLoader(self.renderer, project, self.profile.nodes, problems)
+        loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
+                            known_secrets=tuple(sorted(self.secrets)))
         for unreadable in found:  # files that could not be read: their nodes are not unknown
             if unreadable.file:
                 loader.mark_failed(project.project_dir / unreadable.file)
@@ -190,9 +192,8 @@ class _Compilation:
         graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
         self._cycle_problem(graph, drafts)
         for draft in drafts.values():
-            if draft.env_values:
-                self.secrets |= secret_values_in(draft.raw, draft.env_values.values())
-                self.secrets |= secret_named_values(draft.env_values)
+            self.secrets.update(draft.secrets)
+        self.secrets |= loader.unparsed_secrets
         secrets = tuple(sorted(self.secrets))
         target_dir = project.target_dir
         if write_artifacts:
@@ -255,6 +256,7 @@ class _Compilation:
                 self.problems.extend(validation_problems(
                     exc, InputConfig, file=PROJECT_FILE, prefix=prefix, field_prefix=prefix,
                     locate=lambda p: (self._project_line(p), "source"),
+                    secrets=tuple(sorted(self.secrets)),
                 ))
                 continue
             issues = check_input(config)
@@ -289,8 +291,7 @@ class _Compilation:
                 problem, file=PROJECT_FILE, line=self._project_line(path),
                 field=".".join(map(str, path)),
             ))
-        key = path[-1]
-        if isinstance(key, str) and is_secret_key(key):
+        if any(isinstance(part, str) and is_secret_key(part) for part in path):
             self.secrets.update(v for v in result.env_values.values() if v)
         self.secrets |= secret_named_values(result.env_values)
         return result.text, result.text is not None
@@ -353,31 +354,6 @@ class _Compilation:
         }
 
 
-def secret_values_in(value: Any, candidates: Any) -> set[str]:
-    """The candidate values (env_var results) that appear inside values of secret-like keys."""
-    found: set[str] = set()
-    wanted = [c for c in candidates if c]
-    if not wanted:
-        return found
-    stack = [value]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            for key, item in current.items():
-                if isinstance(item, str) and isinstance(key, str) and is_secret_key(key):
-                    found.update(c for c in wanted if c in item)
-                elif isinstance(item, dict | list):
-                    stack.append(item)
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
-
-
-def secret_named_values(env_values: Mapping[str, str]) -> set[str]:
-    """Values of environment variables whose *name* says secret (`KAFKA_PASSWORD`, ...)."""
-    return {value for name, value in env_values.items() if value and is_secret_key(name)}
-
-
 def _substitute_text(text: str, resolver: Resolver) -> str:
     """Rendered text with ref/source tokens replaced by identifiers (for compiled files)."""
     if "\ue000" not in text:
@@ -395,7 +371,7 @@ def _substitute_text(text: str, resolver: Resolver) -> str:
 
 def _masked(problem: Problem, secrets: tuple[str, ...]) -> Problem:
     changes = {
-        name: mask_string(value, secrets)
+        name: mask_text(value, secrets)
         for name in ("message", "expected", "found", "hint")
         if isinstance(value := getattr(problem, name), str)
     }

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tauro_compile.compiler.masking import secret_named_values, secret_values_in
 from tauro_compile.compiler.merge import deep_merge
 from tauro_compile.compiler.models import NodeSpec
 from tauro_compile.compiler.problems import validation_problems
@@ -73,8 +74,13 @@ class NodeLoader:
     """Loads node files into drafts; problems go to `problems`, rendered texts to `compiled`."""
 
     def __init__(self, renderer: Renderer, project: ProjectConfig,
-                 overrides: dict[str, dict[str, Any]], problems: ProblemList) -> None:
+                 overrides: dict[str, dict[str, Any]], problems: ProblemList,
+                 known_secrets: tuple[str, ...] = ()) -> None:
         self.renderer = renderer
+        self.known_secrets = known_secrets
+        # Secrets of files that failed to parse: every env_var() value they used (their keys
+        # are unknown), masked in their compiled text.
+        self.unparsed_secrets: set[str] = set()
         self.problems = problems
         self.compiled: dict[str, str] = {}      # compiled file name -> rendered text
         # Names of nodes whose file could not be rendered or parsed: refs to them are not
@@ -113,6 +119,7 @@ class NodeLoader:
             data = load_yaml(rendered)
         except YamlSyntaxError as exc:
             self.compiled[stem] = rendered
+            self.unparsed_secrets.update(v for v in result.env_values.values() if v)
             if isinstance(exc, YamlDuplicateKeyError) and kind == "rendered":
                 moved = _to_source_lines(exc, rendered, file.text)
                 kind = "source" if moved is not exc else kind
@@ -177,17 +184,21 @@ class NodeLoader:
             name = f"{default_name or PurePosixPath(file.rel).stem}[{prefix[-1] if prefix else 0}]"
         merged = self._merge(raw, name, default_name)
         line = first_content_line(file.text) if not prefix else (locate(())[0] or 1)
+        secrets = self.known_secrets
+        if result.env_values:
+            secrets = tuple(sorted({*secrets, *secret_values_in(merged, result.env_values.values()),
+                                    *secret_named_values(result.env_values)}))
         spec: NodeSpec | None
         try:
             spec = NodeSpec.model_validate(merged)
         except ValidationError as exc:
             spec = None
             self.problems.extend(validation_problems(
-                exc, NodeSpec, file=file.rel, locate=locate, node=name,
+                exc, NodeSpec, file=file.rel, locate=locate, node=name, secrets=secrets,
             ))
         return NodeDraft(
             name=name, file=file.rel, line=line, raw=merged, spec=spec, locate=locate,
-            checksum=checksum, source=file.text, env_values=result.env_values,
+            checksum=checksum, source=file.text, env_values=result.env_values, secrets=secrets,
             has_tokens=bool(result.refs or result.sources) and has_token(merged),
         )
 

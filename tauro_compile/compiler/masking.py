@@ -18,6 +18,31 @@ from tauro_compile.streaming.secrets import MASK, mask_text
 secret_key = lru_cache(maxsize=4096)(is_secret_key)
 
 
+def secret_values_in(value: Any, candidates: Any) -> set[str]:
+    """The candidate values (env_var results) found anywhere under a secret-like key."""
+    found: set[str] = set()
+    wanted = [c for c in candidates if c]
+    if not wanted:
+        return found
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        current, secret = stack.pop()
+        if isinstance(current, str):
+            if secret:
+                found.update(c for c in wanted if c in current)
+        elif isinstance(current, dict):
+            for key, item in current.items():
+                stack.append((item, secret or (isinstance(key, str) and secret_key(key))))
+        elif isinstance(current, list):
+            stack.extend((item, secret) for item in current)
+    return found
+
+
+def secret_named_values(env_values: Mapping[str, str]) -> set[str]:
+    """Values of environment variables whose *name* says secret (`KAFKA_PASSWORD`, ...)."""
+    return {value for name, value in env_values.items() if value and is_secret_key(name)}
+
+
 def mask_string(text: str, known_secrets: tuple[str, ...] = ()) -> str:
     """`mask_text`, skipped when `text` cannot contain anything to mask."""
     if "${secret:" in text or any(s and s in text for s in known_secrets):
@@ -47,6 +72,8 @@ def mask_structure(value: Any, known_secrets: tuple[str, ...] = ()) -> Any:
             elif item is None or item_kind is bool or item_kind is int or item_kind is float:
                 masked[key] = MASK if item is not None and type(key) is str and secret_key(key) \
                     else item
+            elif type(key) is str and secret_key(key):
+                masked[key] = MASK  # a list or mapping under a secret key: all of it
             else:
                 masked[key] = mask_structure(item, known_secrets)
         return masked

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from tauro_compile.errors import Problem, did_you_mean
 from tauro_compile.streaming.durations import DurationError, parse_duration
+from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.secrets import MASK, shown_value
 
 # (field path) -> (line, line_kind) in the file the values came from.
 Locator = Callable[[Sequence[str | int]], tuple[int | None, str]]
@@ -52,12 +54,14 @@ def validation_problems(
     prefix: Sequence[str | int] = (),
     field_prefix: Sequence[str | int] = (),
     node: str | None = None,
-    mask: Callable[[str], str] = lambda text: text,
+    secrets: tuple[str, ...] = (),
 ) -> list[Problem]:
     """One Problem per pydantic error, with the field path, line and a did-you-mean for typos.
 
     `prefix` is where the validated value sits in its file (for the line lookup);
-    `field_prefix` is prepended to the field path shown to the user.
+    `field_prefix` is prepended to the field path shown to the user. A value under a
+    secret-like key is shown as ***; other values are masked (by key, `secrets`, inline
+    credentials) before they are cut, so no excerpt holds part of a secret.
     """
     problems = []
     tags = _union_tags(model)
@@ -86,11 +90,12 @@ def validation_problems(
             found = "nothing"
             path = loc
         else:
-            found = mask(short(error.get("input")))
+            secret = any(isinstance(p, str) and is_secret_key(p) for p in (*prefix, *loc))
+            found = MASK if secret else shown_value(error.get("input"), secrets)
             expected = " or ".join(dict.fromkeys(e for e in map(_expected, errors) if e)) or None
             if len(errors) > 1:
                 message = "wrong type"
-            duration = _duration_problem(loc, error.get("input"))
+            duration = None if secret else _duration_problem(loc, error.get("input"), secrets)
             if duration is not None:
                 path, message, expected, found = duration
         line, line_kind = locate((*prefix, *path))
@@ -131,7 +136,8 @@ def _expected(error: Any) -> str | None:
     return None
 
 
-def _duration_problem(loc: tuple[str | int, ...], value: Any) -> tuple[Any, str, str, str] | None:
+def _duration_problem(loc: tuple[str | int, ...], value: Any,
+                      secrets: tuple[str, ...] = ()) -> tuple[Any, str, str, str] | None:
     """Structured details for an interval that did not parse (trigger, watermark, backoff)."""
     if loc and loc[-1] == "trigger" and isinstance(value, dict) and "interval" in value:
         loc, value = (*loc, "interval"), value["interval"]
@@ -141,7 +147,7 @@ def _duration_problem(loc: tuple[str | int, ...], value: Any) -> tuple[Any, str,
     try:
         parse_duration(value, **({"maximum": maximum} if maximum else {}))
     except DurationError as exc:
-        return loc, f"invalid interval: {exc}", exc.expected, short(value)
+        return loc, f"invalid interval: {exc}", exc.expected, shown_value(value, secrets)
     return None
 
 

@@ -171,7 +171,7 @@ def load_profile(
     except ValidationError as exc:
         raise ProjectError(validation_problems(
             exc, ProfileConfig, file=shown, prefix=(*prefix, name),
-            locate=lambda p: (index.line_of(p), "source"),
+            locate=lambda p: (index.line_of(p), "source"), secrets=tuple(sorted(secrets)),
         )) from None
     root = Path(os.path.abspath(project_dir))
     spark = SparkSettings(
@@ -255,8 +255,7 @@ def _render_strings(value: Any, renderer: Renderer, shown: str, index: LineIndex
                     expected=p.expected, found=p.found, hint=p.hint, code=p.code)
             for p in result.problems
         ])
-    key = path[-1] if path else ""
-    if isinstance(key, str) and is_secret_key(key):
+    if any(isinstance(part, str) and is_secret_key(part) for part in path):
         secrets.update(v for v in result.env_values.values() if v)
     secrets.update(v for name, v in result.env_values.items() if v and is_secret_key(name))
     return result.text

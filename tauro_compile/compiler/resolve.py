@@ -56,6 +56,7 @@ class NodeDraft:
     env_values: dict[str, str] = field(default_factory=dict)
     has_tokens: bool = False
     refs: tuple[str, ...] = ()     # upstream names, known once resolve() ran (even on failure)
+    secrets: tuple[str, ...] = ()  # values to mask in this node's problems
 
 
 @dataclass
@@ -229,6 +230,7 @@ class Resolver:
         except ValidationError as exc:
             return None, validation_problems(
                 exc, NodeConfig, file=draft.file, locate=draft.locate, node=draft.name,
+                secrets=draft.secrets,
             )
         return ResolvedNode(draft, config, tuple(refs), tuple(used_sources)), problems
 

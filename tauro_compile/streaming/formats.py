@@ -28,10 +28,21 @@ SECRET_KEY_MARKERS = (
 )
 
 
+def _normalized(text: str) -> str:
+    return text.lower().replace("_", ".").replace("-", ".")
+
+
+_NORMALIZED_MARKERS = tuple(dict.fromkeys(_normalized(m) for m in (*SECRET_KEY_MARKERS, "jaas")))
+
+
 def is_secret_key(key: str) -> bool:
-    """True when an option key is known to hold a secret (`kafka.sasl.jaas.config`, ...)."""
-    k = key.lower()
-    return any(marker in k for marker in SECRET_KEY_MARKERS)
+    """True when an option key (or an environment variable's name) is known to hold a secret.
+
+    `kafka.sasl.jaas.config`, `KAFKA_SASL_JAAS_CONFIG`, `ssl-key-password`: separators do not
+    matter, so a variable named after the option it feeds is recognised too.
+    """
+    k = _normalized(key)
+    return any(marker in k for marker in _NORMALIZED_MARKERS)
 
 
 @dataclass(frozen=True)

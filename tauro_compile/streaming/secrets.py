@@ -72,13 +72,32 @@ def mask_options(options: Mapping[str, Any], known_secrets: tuple[str, ...] = ()
     return out
 
 
+# `password="x"`, `token=x;` inside a longer text (a JAAS config, a connection string).
+_INLINE_CREDENTIAL = re.compile(
+    r"(?i)((?:password|passwd|secret|token|api[_.\-]?key|access[_.\-]?key)\s*=\s*)"
+    r"(\"[^\"]*\"?|'[^']*'?|[^\s;,}\]'\"]+)"
+)
+
+
 def mask_text(text: str, known_secrets: tuple[str, ...] = ()) -> str:
-    """`text` with placeholders and any of `known_secrets` (values) replaced by ***."""
+    """`text` with placeholders, `password=...`-style credentials and `known_secrets` masked."""
     text = _PLACEHOLDER.sub(MASK, text)
     for secret in known_secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, MASK)
+    if "=" in text:
+        text = _INLINE_CREDENTIAL.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+def shown_value(value: Any, known_secrets: tuple[str, ...] = (), limit: int = 80) -> str:
+    """A value as an error message shows it: masked first (by key and by value), then cut."""
+    if isinstance(value, Mapping | list | tuple):
+        text = repr(mask_structure(value, known_secrets))
+    else:
+        text = value if isinstance(value, str) else repr(value)
+    text = mask_text(text, known_secrets)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def mask_structure(value: Any, known_secrets: tuple[str, ...] = ()) -> Any:
@@ -86,8 +105,8 @@ def mask_structure(value: Any, known_secrets: tuple[str, ...] = ()) -> Any:
     if isinstance(value, Mapping):
         masked = {}
         for k, v in value.items():
-            if isinstance(k, str) and is_secret_key(k) and not isinstance(v, Mapping | list):
-                masked[k] = MASK
+            if isinstance(k, str) and is_secret_key(k):
+                masked[k] = MASK  # whatever it holds, even a list or a mapping
             else:
                 masked[k] = mask_structure(v, known_secrets)
         return masked

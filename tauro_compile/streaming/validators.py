@@ -32,7 +32,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
     node_name_of,
 )
-from tauro_compile.streaming.secrets import mask_structure
+from tauro_compile.streaming.secrets import shown_value
 
 _FORMAT_FIELDS = ("input.format", "output.format", "contract.quarantine.format")
 _EXPECTED_SUFFIX = re.compile(r";\s*expected (.+)$")
@@ -262,7 +262,7 @@ def _pydantic_issues(exc: ValidationError) -> list[ConfigIssue]:
                 field, "a transform must be {sql: ...}, {python: module:function} or a callable",
                 expected="a mapping or a callable", found=_found(err.get("input"))))
             continue
-        secret = bool(loc) and formats.is_secret_key(str(loc[-1]))
+        secret = any(isinstance(p, str) and formats.is_secret_key(p) for p in loc)
         if tag in _UNION_TAGS and err["type"].endswith(("_type", "_parsing")):
             union_types.setdefault(field, []).append(str(tag))
             issues[field] = ConfigIssue(
@@ -313,8 +313,7 @@ def _dotted(loc: list[Any]) -> str:
 def _found(value: Any, secret: bool = False) -> str:
     if secret:
         return "***"
-    text = repr(mask_structure(value))
-    return text if len(text) <= 120 else text[:117] + "..."
+    return shown_value(repr(value) if isinstance(value, str) else value, limit=120)
 
 
 def _error(issues: list[ConfigIssue], node_name: str | None, operation: str,
