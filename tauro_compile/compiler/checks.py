@@ -17,6 +17,7 @@ from tauro_compile.compiler.references import ContractChecker, ReferenceChecker,
 from tauro_compile.compiler.resolve import NodeDraft, ResolvedNode
 from tauro_compile.errors import Problem, did_you_mean
 from tauro_compile.streaming.config import NodeConfig, check_node
+from tauro_compile.streaming.config import option_warnings as _option_warnings
 
 # Columns a source produces whatever the user declares.
 RATE_COLUMNS = frozenset({"timestamp", "value"})
@@ -88,6 +89,13 @@ def _strings(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[st
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, (*path, index))
+
+
+def option_warnings(node: ResolvedNode) -> list[Problem]:
+    """Did-you-mean warnings for option names Spark would silently ignore."""
+    return [node_problem(node, issue.message, split_field(issue.field), found=issue.found,
+                         hint=issue.hint, code="unknown_option")
+            for issue in _option_warnings(node.config)]
 
 
 def watermark_problems(node: ResolvedNode) -> list[Problem]:

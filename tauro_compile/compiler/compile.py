@@ -79,6 +79,7 @@ class CompiledProject:
     target_dir: Path
     sources: dict[str, DeclaredSource] = field(default_factory=dict)
     secret_values: tuple[str, ...] = ()   # values to mask in anything shown or written
+    warnings: tuple[Problem, ...] = ()    # not refused (e.g. an option name Spark ignores)
     _generations: list[list[str]] | None = field(default=None, repr=False, compare=False)
 
     def generations(self) -> list[list[str]]:
@@ -153,6 +154,7 @@ class _Compilation:
         self.profile = profile
         self.options = options
         self.problems = ProblemList()
+        self.warnings: list[Problem] = []
         self.secrets: set[str] = set(profile.secret_values)
         self.renderer = Renderer(
             variables={**project.vars, **profile.vars, **options.vars},
@@ -215,7 +217,8 @@ class _Compilation:
         selected = select_nodes(graph, selectable, self.options.select, self.options.exclude)
         compiled = CompiledProject(project=project, profile=self.profile, nodes=nodes,
                                    graph=graph, selected=selected, target_dir=target_dir,
-                                   sources=sources, secret_values=secrets)
+                                   sources=sources, secret_values=secrets,
+                                   warnings=tuple(_masked(w, secrets) for w in self.warnings))
         if write_artifacts:
             write_manifest(build_manifest(compiled, self._invocation()), target_dir)
         return compiled
@@ -234,6 +237,7 @@ class _Compilation:
                 continue
             resolved[name] = node
             self.problems.extend(checks.registry_problems(node))
+            self.warnings.extend(checks.option_warnings(node))
             self.problems.extend(checks.watermark_problems(node))
             self.problems.extend(checks.reference_problems(node, references))
             self.problems.extend(checks.contract_problems(node, contracts))

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tauro_compile.streaming import formats
+from tauro_compile.streaming import formats, option_rules
 from tauro_compile.streaming.constants import StreamingOutputMode, StreamingTrigger
+from tauro_compile.streaming.ddl import check_ddl
 from tauro_compile.streaming.durations import DurationError, parse_duration
 
 OptionValue = str | int | float | bool
@@ -236,6 +237,18 @@ def check_input(inp: InputConfig, trigger: TriggerConfig | None = None) -> list[
         return issues
     issues += _check_location("input", spec, inp.path, inp.table_name)
     issues += _check_options("input", spec, inp.options)
+    for key, message, expected, hint in option_rules.value_issues(spec.name, inp.options):
+        issues.append(ConfigIssue(f"input.options.{key}", message, expected=expected,
+                                  found=_option_found(key, inp.options.get(key)), hint=hint))
+    for field_name, text in (("schema", inp.schema_), ("json_schema", inp.json_schema)):
+        if isinstance(text, str):
+            error = check_ddl(text, struct_wrapper=field_name == "json_schema")
+            if error is not None:
+                issues.append(ConfigIssue(
+                    f"input.{field_name}", f"invalid schema: {error}",
+                    expected="a Spark DDL schema, e.g. 'id BIGINT, name STRING'",
+                    found=text if len(text) <= 80 else text[:77] + "...",
+                ))
     if spec.file_formats:
         if inp.file_format is None:
             issues.append(ConfigIssue(
@@ -439,6 +452,22 @@ def _check_options(prefix: str, spec: formats.FormatSpec,
                 found=", ".join(given) if given else "none of them",
             ))
     return issues
+
+
+def _option_found(key: str, value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return "***" if formats.is_secret_key(key) else str(value)[:80]
+
+
+def option_warnings(node: NodeConfig) -> list[ConfigIssue]:
+    """Unknown input option names close to a known one (Spark would ignore them silently)."""
+    return [
+        ConfigIssue(f"input.options.{key}", f"unknown option `{key}` for format "
+                    f"'{node.input.format}' (Spark ignores unknown options)", found=key,
+                    hint=near)
+        for key, near in option_rules.name_warnings(node.input.format, node.input.options)
+    ]
 
 
 def _close(word: str, names: Any) -> str | None:

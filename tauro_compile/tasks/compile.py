@@ -33,6 +33,8 @@ def run_compile(options: ProjectOptions, output: str = "text", console: Console 
     manifest = compiled.target_dir / MANIFEST_FILE
     if console is None:
         return 0
+    for warning in compiled.warnings:
+        console.err(f"Warning: {warning.render()}")
     document = plan_document(compiled, manifest)
     if output == "json":
         console.json(document)

@@ -412,3 +412,100 @@ def test_unknown_profile_from_the_environment_says_so(make_project, tauro):
     assert "did you mean 'prod'?" in err
     err = cli_fails(tauro, path, "--profile", "prd")
     assert "(from --profile)" in err
+
+
+# -- 6. values with a meaning Spark defines ------------------------------------------------------
+
+def file_node(options: str = "{}", schema: str = "id BIGINT, name STRING") -> str:
+    return f"""
+        input:
+          format: file_stream
+          path: landing
+          file_format: json
+          schema: "{schema}"
+          options: {options}
+        output: {{format: console}}
+    """
+
+
+def test_ddl_schema_with_an_unknown_type_is_located(make_project, tauro):
+    path = project(make_project, **{"nodes/files.yml": file_node(schema="id BIGINT, p DOUBEL")})
+    problem = only(problems(path))
+    assert (problem.file, problem.line, problem.field) == ("nodes/files.yml", 5, "input.schema")
+    assert "unknown type 'DOUBEL'" in problem.message and "character 14" in problem.message
+    assert "did you mean 'double'?" in problem.message
+    cli_fails(tauro, path)
+
+
+def test_kafka_json_schema_syntax_error(make_project):
+    path = project(make_project, **{"nodes/k.yml": """
+        input:
+          format: kafka
+          options: {kafka.bootstrap.servers: "b:9092", subscribe: t}
+          parse_json: true
+          json_schema: "a ARRAY<INT, b STRING"
+        output: {format: console}
+    """})
+    problem = only(problems(path))
+    assert problem.field == "input.json_schema" and "expected '>'" in problem.message
+
+
+@pytest.mark.parametrize(("options", "field", "expected"), [
+    ("{maxFilesPerTrigger: 0}", "input.options.maxFilesPerTrigger", "a positive integer"),
+    ("{latestFirst: 'yes'}", "input.options.latestFirst", "true or false"),
+    ("{cleanSource: move}", "input.options.cleanSource", "one of: archive, delete, off"),
+    ("{cleanSource: archive}", "input.options.sourceArchiveDir",
+     "a directory to move processed files to"),
+])
+def test_file_source_option_values(make_project, options, field, expected):
+    path = project(make_project, **{"nodes/files.yml": file_node(options)})
+    problem = only(problems(path))
+    assert (problem.field, problem.expected) == (field, expected)
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("startingOffsets: earlest", "earliest or latest"),
+    ("maxOffsetsPerTrigger: -5", "a positive integer"),
+    ("failOnDataLoss: nope", "true or false"),
+    ("kafka.security.protocol: SASL", "one of: PLAINTEXT"),
+    ("endingOffsets: latest", "no such option"),
+    ("kafka.auto.offset.reset: earliest", "no such option"),
+])
+def test_kafka_option_values(make_project, tauro, option, expected):
+    path = project(make_project, **{"nodes/k.yml": f"""
+        input:
+          format: kafka
+          options:
+            kafka.bootstrap.servers: "b:9092"
+            subscribe: t
+            {option}
+        output: {{format: console}}
+    """})
+    problem = only(problems(path))
+    assert problem.expected.startswith(expected) and problem.line == 6
+    cli_fails(tauro, path)
+
+
+def test_valid_option_values_pass(make_project, tauro):
+    path = project(make_project, **{"nodes/k.yml": """
+        input:
+          format: kafka
+          options:
+            kafka.bootstrap.servers: "b:9092"
+            subscribe: t
+            startingOffsets: '{"t": {"0": 23, "1": -2}}'
+            maxOffsetsPerTrigger: 1000
+            failOnDataLoss: "False"
+            kafka.security.protocol: sasl_ssl
+        output: {format: console}
+    """})
+    result = tauro("compile", "--project-dir", path)
+    assert result.exit_code == 0, result.output
+
+
+def test_unknown_option_name_is_a_warning_with_did_you_mean(make_project, tauro):
+    path = project(make_project, **{"nodes/files.yml": file_node("{maxFilesPerTriger: 1}")})
+    result = tauro("compile", "--project-dir", path)
+    assert result.exit_code == 0, result.output
+    assert "Warning: nodes/files.yml:6" in result.stderr
+    assert "did you mean 'maxFilesPerTrigger'?" in result.stderr
