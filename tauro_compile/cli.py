@@ -132,8 +132,12 @@ def compile(output: str, console: Any, **kw: Any) -> int:
 @project_options
 @click.option("--fail-fast", is_flag=True, help="Stop every node as soon as one fails.")
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics on this port (0: a free one; "
+                   "else the profile's metrics.port).")
 @handle_errors
-def run(fail_fast: bool, plain: bool, console: Any, **kw: Any) -> int:
+def run(fail_fast: bool, plain: bool, metrics_port: int | None, console: Any,
+        **kw: Any) -> int:
     """Compile, then run the selected nodes on Spark in dependency order."""
     from tauro_compile.tasks.run import run_run
 
@@ -141,7 +145,56 @@ def run(fail_fast: bool, plain: bool, console: Any, **kw: Any) -> int:
         from tauro_compile.console import PlainConsole
 
         console = PlainConsole()
-    return run_run(_options(**kw), console=console, fail_fast=fail_fast)
+    return run_run(_options(**kw), console=console, fail_fast=fail_fast,
+                   metrics_port=metrics_port)
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that find a project's run (`status`, `stop`): project, profile, vars."""
+    decorators = [
+        click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("."), show_default=True,
+                     help="Directory holding tauro_project.yml."),
+        click.option("--profile", "-p", default=None,
+                     help="Profile of the run (else $TAURO_PROFILE, else the project's default)."),
+        click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Directory holding profiles.yml."),
+        click.option("--vars", "vars_", callback=_parse_vars, default=None,
+                     help="Project vars as YAML (when paths depend on them)."),
+        click.option("--debug", is_flag=True, help="Show Python tracebacks."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+@main.command()
+@run_options
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--watch", "-w", is_flag=True, help="Refresh every 2 seconds until Ctrl-C.")
+@handle_errors
+def status(output: str, watch: bool, console: Any, **kw: Any) -> int:
+    """Show the project's run: running / ended / dead, and every node's progress."""
+    from tauro_compile.tasks.status import run_status_command
+
+    return run_status_command(_options(select=(), exclude=(), **kw), console, output=output,
+                              watch=watch)
+
+
+@main.command()
+@run_options
+@click.option("--timeout", default="60s", show_default=True,
+              help="How long to wait for a clean stop (e.g. 60s, 5m).")
+@click.option("--force", is_flag=True, help="Kill the run (this host) if it has not stopped "
+                                            "after --timeout.")
+@handle_errors
+def stop(timeout: str, force: bool, console: Any, **kw: Any) -> int:
+    """Stop the project's run cleanly from any shell, wait, and say how it ended."""
+    from tauro_compile.tasks.stop import run_stop
+
+    return run_stop(_options(select=(), exclude=(), **kw), console, timeout=timeout,
+                    force=force)
 
 
 @main.command("ls")

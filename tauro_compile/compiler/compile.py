@@ -111,6 +111,8 @@ class CompiledProject:
             target_dir=self.target_dir, profile=self.profile.name, nodes=planned,
             spark=self.profile.spark, fail_fast=self.profile.fail_fast,
             python_paths=(self.project.project_dir,),
+            checkpoint_root=self.profile.paths.get("checkpoints"),
+            metrics_port=self.profile.metrics_port, metrics_host=self.profile.metrics_host,
         )
 
 

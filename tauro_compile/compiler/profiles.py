@@ -58,6 +58,13 @@ class SparkProfile(ConfigModel):
     conf: dict[str, OptionValue] = Field(default_factory=dict)
 
 
+class MetricsProfile(ConfigModel):
+    """`metrics:` of a profile: the Prometheus endpoint of `tauro run` (off unless a port)."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)
+    host: str = "0.0.0.0"
+
+
 class ProfileConfig(ConfigModel):
     """One named profile as written (after `extends` is merged)."""
 
@@ -68,6 +75,7 @@ class ProfileConfig(ConfigModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = Field(default_factory=dict)
     fail_fast: bool = False
+    metrics: MetricsProfile = Field(default_factory=MetricsProfile)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class ResolvedProfile:
     chain: tuple[str, ...] = ()          # this profile, then the ones it extends
     secret_values: tuple[str, ...] = ()  # env_var() values that landed in secret-like keys
     override_lines: dict[str, int | None] = field(default_factory=dict)  # `nodes:` key -> line
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
 
     def target_context(self) -> dict[str, Any]:
         """What node templates see as `target` (secret-like spark conf values masked)."""
@@ -186,6 +196,7 @@ def load_profile(
         chain=tuple(chain), secret_values=tuple(sorted(secrets)),
         override_lines={key: _first_line(index, prefix, chain, ("nodes", key))
                         for key in config.nodes},
+        metrics_port=config.metrics.port, metrics_host=config.metrics.host,
     )
 
 

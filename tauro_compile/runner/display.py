@@ -17,7 +17,7 @@ from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, Run
 STATE_STYLES = {
     NodeState.PENDING: "dim", NodeState.STARTING: "cyan", NodeState.RUNNING: "blue",
     NodeState.SUCCEEDED: "green", NodeState.FAILED: "bold red", NodeState.SKIPPED: "yellow",
-    NodeState.STOPPED: "magenta",
+    NodeState.STOPPED: "magenta", NodeState.STALLED: "bold yellow",
 }
 SUMMARY_COLUMNS = ("node", "status", "batches", "rows in", "rows out", "duration", "reason / error")
 

@@ -44,6 +44,9 @@ class QueryHandle(Protocol):
     def await_termination(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds; True when the query is no longer active."""
 
+    def activity(self) -> QueryActivity:
+        """When the query last reported progress of any kind, and its input backlog then."""
+
 
 class QueryEngine(Protocol):
     """Starts nodes' queries and answers questions about their outputs."""
@@ -59,6 +62,17 @@ class QueryEngine(Protocol):
 
     def preview_output(self, node: PlannedNode, limit: int) -> OutputPreview | None:
         """A few rows of the node's output, or None when it cannot be read back."""
+
+    def driver_exit(self) -> str | None:
+        """Why the engine's driver is gone (e.g. the Spark driver JVM exited), else None."""
+
+
+@dataclass(frozen=True)
+class QueryActivity:
+    """What a query last said about itself, idle progress events included (stall detection)."""
+
+    last_event_at: float | None = None     # epoch seconds of its latest progress event
+    backlog: int | None = None             # input not yet processed then (records or files)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@
 notebook can call it too with its own session. SIGINT/SIGTERM (installed only when called
 from the main thread) ask the supervisor to stop every query, downstream first; a second
 signal exits at once with code 130.
+
+Operating a run: with a `RunLock` (taken by `tauro run` before Spark starts) a keeper thread
+beats its heartbeat and turns `tauro stop` requests into a clean stop; `metrics_port`
+serves Prometheus metrics; `target/events.jsonl` receives the run's history. When the
+driver JVM dies, the summary and the final results are written without touching Spark.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from tauro_compile.runner.display import (
     render_summary,
 )
 from tauro_compile.runner.engine import OutputPreview, QueryEngine
+from tauro_compile.runner.events import EventLog
 from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.results import RunResultsWriter
 from tauro_compile.runner.state import NodeState
@@ -32,6 +38,9 @@ from tauro_compile.runner.supervisor import RunOutcome, RunSupervisor
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from tauro_compile.runner.lock import RunLock
+    from tauro_compile.runner.metrics import RunMetrics
 
 PREVIEW_ROWS = 5
 FORCED_EXIT_CODE = 130
@@ -57,19 +66,33 @@ def leaf_nodes(plan: RunPlan) -> list[str]:
 def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast: bool = False,
                  invocation: dict[str, Any] | None = None, known_secrets: tuple[str, ...] = (),
                  engine: QueryEngine | None = None, poll_interval: float = 0.2,
-                 results_interval: float = 2.0) -> RunReport:
+                 results_interval: float = 2.0, lock: RunLock | None = None,
+                 metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
+                 driver_log: Path | None = None) -> RunReport:
     """Supervise `plan` on `spark` until every node is terminal; print progress and a summary."""
     from tauro_compile.runner.spark_engine import SparkQueryEngine
 
     writer = RunResultsWriter(plan, invocation={**(invocation or {}), "fail_fast": fail_fast},
-                              interval=results_interval, known_secrets=known_secrets)
-    spark_engine = engine or SparkQueryEngine(spark, plan, execution_id=writer.run_id)
+                              interval=results_interval, known_secrets=known_secrets,
+                              run_id=lock.holder.run_id if lock else None)
+    events = EventLog(plan.target_dir, writer.run_id, known_secrets=known_secrets)
+    writer.extra["events"] = str(events.path)
+    spark_engine = engine or SparkQueryEngine(spark, plan, execution_id=writer.run_id,
+                                              driver_log=driver_log)
     supervisor = RunSupervisor(plan, spark_engine, fail_fast=fail_fast,
                                poll_interval=poll_interval)
     if isinstance(spark_engine, SparkQueryEngine):
         spark_engine.on_batch_result = supervisor.state.add_batch_result
+        writer.extra["driver"] = {"pid": spark_engine.driver_pid(),
+                                  "log": str(driver_log) if driver_log else None, "exit": None}
+    metrics = _serve_metrics(supervisor, plan, metrics_port, metrics_host)
+    if metrics is not None:
+        writer.extra["metrics_url"] = metrics.url
+        console.out(f"Metrics: {metrics.url}")
+    keeper = _keep_lock(lock, supervisor, writer, events)
     display = progress_display(console)
     supervisor.state.on_change(display.node_changed)
+    supervisor.state.on_change(events.node_changed)
     supervisor.on_batch(display.batch)
     supervisor.on_tick(display.tick)
     supervisor.on_tick(writer.maybe_write)
@@ -82,22 +105,78 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
             outcome = supervisor.run()
     finally:
         display.close()
+        if keeper is not None:
+            keeper.close()
+        if metrics is not None:
+            metrics.close()
         if outcome is None:  # a bug in the runner: leave nothing running behind
-            if isinstance(spark_engine, SparkQueryEngine):
-                spark_engine.stop_all()
+            if isinstance(spark_engine, SparkQueryEngine) and supervisor.driver_exit is None:
+                with contextlib.suppress(Exception):
+                    spark_engine.stop_all()
             writer.write(supervisor.state, "failed")
+            events.emit("run_ended", status="failed", exit_code=1)
+    if supervisor.driver_exit is not None:
+        if writer.extra["driver"] is not None:
+            writer.extra["driver"]["exit"] = supervisor.driver_exit
+        events.emit("driver_exited", reason=supervisor.driver_exit)
     path = writer.write(supervisor.state, outcome.status)
+    events.emit("run_ended", status=outcome.status, exit_code=outcome.exit_code)
     elapsed = time.time() - started
     # The table first: reading outputs back is a Spark job (seconds on a cold JVM).
     render_summary(console, outcome.status, outcome.records, {}, elapsed)
     previews = {}
     ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
-    for name in (n for n in leaf_nodes(plan) if n in ran):
-        preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
-        if preview is not None:
-            previews[name] = preview
-            render_preview(console, name, preview, rich_ok=is_rich(console))
+    if supervisor.driver_exit is None:  # nothing can be read back from a dead driver
+        for name in (n for n in leaf_nodes(plan) if n in ran):
+            preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
+            if preview is not None:
+                previews[name] = preview
+                render_preview(console, name, preview, rich_ok=is_rich(console))
     return RunReport(outcome, path, writer.run_id, elapsed, previews)
+
+
+def _serve_metrics(supervisor: RunSupervisor, plan: RunPlan, port: int | None,
+                   host: str) -> RunMetrics | None:
+    """Start the Prometheus endpoint when a port is given; a busy port is a usage error."""
+    if port is None:
+        return None
+    from tauro_compile.errors import UsageError
+    from tauro_compile.runner.metrics import RunMetrics
+
+    metrics = RunMetrics(supervisor.state, plan.project_name, plan.profile)
+    try:
+        metrics.serve(port, host)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+                         hint="choose another --metrics-port (0 picks a free one)") from None
+    supervisor.on_batch(metrics.batch)
+    return metrics
+
+
+def _keep_lock(lock: RunLock | None, supervisor: RunSupervisor, writer: RunResultsWriter,
+               events: EventLog) -> Any:
+    """Record the lock in the results and the events, and start its keeper thread."""
+    if lock is None:
+        events.emit("run_started", project=supervisor.plan.project_name,
+                    profile=supervisor.plan.profile, pid=os.getpid(), lock=None)
+        return None
+    from tauro_compile.runner.heartbeat import RunKeeper
+
+    driver = writer.extra.get("driver") or {}
+    lock.update(driver_pid=driver.get("pid"), metrics_url=writer.extra.get("metrics_url"))
+    lock.heartbeat()
+    taken = lock.taken_over
+    writer.extra["lock"] = {
+        "path": str(lock.path), "shared": lock.shared,
+        "taken_over": f"{taken[0].describe()}: {taken[1]}" if taken else None,
+        "holder": lock.holder.to_dict(),
+    }
+    events.emit("run_started", project=lock.holder.project, profile=lock.holder.profile,
+                pid=lock.holder.pid, host=lock.holder.host, command=lock.holder.command,
+                lock=str(lock.path), taken_over=writer.extra["lock"]["taken_over"])
+    keeper = RunKeeper(lock, supervisor.request_stop, on_event=events.emit)
+    keeper.start()
+    return keeper
 
 
 @contextlib.contextmanager

@@ -49,6 +49,16 @@ class RunPlan:
     fail_fast: bool = False
     # Directories put on sys.path so `transforms.x:f` and `module:Class` references import.
     python_paths: tuple[Path, ...] = ()
+    # The profile's `paths.checkpoints`: the run lock and shared run state live beside it.
+    checkpoint_root: str | None = None
+    # The profile's `metrics: {port, host}`: Prometheus endpoint of `tauro run`.
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
+
+    def checkpoints(self) -> list[str]:
+        """Every node's checkpoint location."""
+        return [n.config.streaming.checkpoint_location for n in self.nodes
+                if n.config.streaming.checkpoint_location]
 
     def node(self, name: str) -> PlannedNode:
         for n in self.nodes:

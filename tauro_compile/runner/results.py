@@ -1,10 +1,10 @@
 """`target/run_results.json`: the outcome of a run, readable by other processes while it runs.
 
-Schema (version 1)::
+Schema (version 2; version 1 lacked the fields marked "v2")::
 
     {
       "metadata": {
-        "run_results_version": 1,
+        "run_results_version": 2,
         "tauro_version": "0.1.0",
         "run_id": "3f2a...",            # random per run; never used for checkpoints
         "project": "my_project",
@@ -14,15 +14,28 @@ Schema (version 1)::
         "elapsed_s": 12.3,
         "status": "running" | "succeeded" | "failed" | "stopped",
         "invocation": {"command": "run", "select": [...], "exclude": [...],
-                        "vars": {...}, "fail_fast": false, "pid": 1234}
+                        "vars": {...}, "fail_fast": false, "pid": 1234},
+        "heartbeat_at": "...",          # v2: the last time the run said it was alive
+        "lock": {"path": ".../checkpoints/.tauro/run.lock", "shared": true,
+                 "taken_over": "<why the previous holder was stale>" | null,
+                 "holder": {"pid", "host", "started_at", "command", "project", "profile",
+                            "run_id", "project_dir", "heartbeat_at", "driver_pid",
+                            "metrics_url", "version"}} | null,          # v2
+        "driver": {"pid": 4321, "log": ".../target/logs/spark.log",
+                   "exit": "the Spark driver exited (...)" | null} | null,  # v2
+        "metrics_url": "http://host:9108/metrics" | null,                  # v2
+        "events": ".../target/events.jsonl"                                 # v2
       },
       "nodes": {
         "<node name>": {
           "unique_id": "my_project.clean_events",
-          "status": "pending" | "starting" | "running" | "succeeded" | "failed"
-                    | "skipped" | "stopped",
+          "status": "pending" | "starting" | "running" | "stalled" | "succeeded"
+                    | "failed" | "skipped" | "stopped",                 # v2: stalled
           "reason": "upstream 'raw' failed" | null,
           "attempts": 1,                # query starts, restarts included
+          "restarts": 0,                # v2: attempts after the first
+          "stalls": 0, "stalled_since": "..." | null,                    # v2
+          "last_batch_at": "..." | null,  # v2: when the runner saw the last new batch
           "started_at": "...", "ended_at": "...", "duration_s": 3.2,
           "batches": 2,                 # executed micro-batches, each counted once
           "rows_in": 1000,              # sum of numInputRows
@@ -31,7 +44,10 @@ Schema (version 1)::
                                         # else the `tauro_rows_out` observed metric
           "last_progress": {"batch_id", "input_rows", "input_rows_per_second",
                             "processed_rows_per_second", "duration_ms", "rows_out",
-                            "timestamp"} | null,
+                            "timestamp", "kafka_lag": {topic: records} | null,    # v2
+                            "backlog_files", "watermark", "state_rows"} | null,  # v2
+          "counts": {"contract_violations": {"<rule>": n}, "quarantined_rows": n,
+                     "dead_letters": n, "parse_dropped": n},             # v2
           "error": "<full error text>" | null,
           "error_summary": "<one line + hint>" | null,
           "checkpoint_location": "/.../checkpoints/clean_events",
@@ -63,14 +79,28 @@ from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.state import NodeRecord, RunState
 from tauro_compile.streaming.secrets import mask_structure
 
-RUN_RESULTS_VERSION = 1
+RUN_RESULTS_VERSION = 2
 RUN_RESULTS_FILE = "run_results.json"
+VIOLATIONS_PREFIX = "metrics.contract.violations."
 
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def node_counts(record: NodeRecord) -> dict[str, Any]:
+    """Contract violations per rule, quarantined rows, dead letters and parse-dropped rows."""
+    totals = record.batch_totals
+    return {
+        "contract_violations": {key[len(VIOLATIONS_PREFIX):]: int(value)
+                                for key, value in sorted(totals.items())
+                                if key.startswith(VIOLATIONS_PREFIX)},
+        "quarantined_rows": int(totals.get("metrics.contract.rows_quarantined", 0)),
+        "dead_letters": int(totals.get("metrics.dead_letter.bad", 0)),
+        "parse_dropped": record.parse_dropped,
+    }
 
 
 def node_result(record: NodeRecord, now: float) -> dict[str, Any]:
@@ -80,6 +110,10 @@ def node_result(record: NodeRecord, now: float) -> dict[str, Any]:
         "status": record.state.value,
         "reason": record.reason,
         "attempts": record.attempts,
+        "restarts": record.restarts,
+        "stalls": record.stalls,
+        "stalled_since": _iso(record.stalled_since),
+        "last_batch_at": _iso(record.last_batch_at),
         "started_at": _iso(record.started_at),
         "ended_at": _iso(record.ended_at),
         "duration_s": record.duration_s(now),
@@ -92,6 +126,7 @@ def node_result(record: NodeRecord, now: float) -> dict[str, Any]:
         "checkpoint_location": record.checkpoint_location,
         "batch_results": list(record.batch_results),
         "batch_totals": dict(record.batch_totals),
+        "counts": node_counts(record),
     }
 
 
@@ -110,6 +145,9 @@ class RunResultsWriter:
         self._clock = clock
         self.started_at = clock()
         self._last_write = 0.0
+        # v2 fields the run fills in: lock, driver, metrics_url, events
+        self.extra: dict[str, Any] = {"lock": None, "driver": None, "metrics_url": None,
+                                      "events": None}
 
     def document(self, state: RunState, status: str, *, final: bool) -> dict[str, Any]:
         now = self._clock()
@@ -125,6 +163,8 @@ class RunResultsWriter:
                 "elapsed_s": round(now - self.started_at, 3),
                 "status": status,
                 "invocation": self.invocation,
+                "heartbeat_at": _iso(now),
+                **self.extra,
             },
             "nodes": {r.name: node_result(r, now) for r in state.snapshot()},
         }

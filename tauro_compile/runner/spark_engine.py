@@ -11,15 +11,28 @@ it does not yet (no batch committed), `ensure_output` creates it empty, with the
 the node's own stream (its reader and transforms, built but not started) and its partition
 columns; the table gets `delta.enableChangeDataFeed` when a node of the plan reads it as a
 change feed.
+
+Operating figures read from each progress document (`progress_details`): Kafka lag per
+topic (latest offset minus end offset, summed over partitions), outstanding files (Delta's
+`numFilesOutstanding`), the event-time watermark, state-store rows, and records dropped by
+`on_parse_error: drop`. Idle events count for stall detection (`activity`), not as batches.
+
+Driver death: when this process launched the driver JVM (`streaming.session.launch_jvm`),
+`driver_exit` polls that process and, once it has exited, says how (signal or exit code)
+and where its last words are (the JVM's log file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tauro_compile.runner.engine import NodeStartError, OutputPreview
+from tauro_compile.runner.engine import NodeStartError, OutputPreview, QueryActivity
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress
 
@@ -41,6 +54,7 @@ def parse_progress(doc: dict[str, Any]) -> BatchProgress | None:
     if "addBatch" not in durations:
         return None
     duration = doc.get("batchDuration", durations.get("triggerExecution"))
+    lag, files = source_backlog(doc)
     return BatchProgress(
         batch_id=int(doc["batchId"]),
         input_rows=int(doc.get("numInputRows") or 0),
@@ -49,7 +63,65 @@ def parse_progress(doc: dict[str, Any]) -> BatchProgress | None:
         duration_ms=None if duration is None else int(duration),
         rows_out=rows_out(doc),
         timestamp=doc.get("timestamp"),
+        kafka_lag=lag,
+        backlog_files=files,
+        watermark=(doc.get("eventTime") or {}).get("watermark"),
+        state_rows=_state_rows(doc),
+        parse_dropped=_parse_dropped(doc),
     )
+
+
+def _offsets(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def source_backlog(doc: dict[str, Any]) -> tuple[dict[str, int] | None, int | None]:
+    """(records behind the latest offsets per Kafka topic, outstanding files) of a progress."""
+    lag: dict[str, int] = {}
+    files: int | None = None
+    for source in doc.get("sources") or ():
+        latest, end = _offsets(source.get("latestOffset")), _offsets(source.get("endOffset"))
+        if latest and end and str(source.get("description", "")).startswith("Kafka"):
+            for topic, partitions in latest.items():
+                ends = end.get(topic) or {}
+                if not isinstance(partitions, dict):
+                    continue
+                behind = sum(max(int(off) - int(ends.get(p, off)), 0)
+                             for p, off in partitions.items())
+                lag[topic] = lag.get(topic, 0) + behind
+        outstanding = (source.get("metrics") or {}).get("numFilesOutstanding")
+        if outstanding is not None:
+            files = (files or 0) + int(outstanding)
+    return (lag or None), files
+
+
+def _state_rows(doc: dict[str, Any]) -> int | None:
+    operators = doc.get("stateOperators") or ()
+    if not operators:
+        return None
+    return sum(int(op.get("numRowsTotal") or 0) for op in operators)
+
+
+def _parse_dropped(doc: dict[str, Any]) -> int | None:
+    """Bad records of a kafka parse with `on_parse_error: drop` (they are filtered out)."""
+    from tauro_compile.streaming.kafka import PARSE_METRIC
+
+    row = (doc.get("observedMetrics") or {}).get(PARSE_METRIC)
+    if not isinstance(row, dict) or row.get("bad") is None:
+        return None
+    return int(row["bad"])
+
+
+def _backlog_total(doc: dict[str, Any]) -> int | None:
+    lag, files = source_backlog(doc)
+    if lag is None and files is None:
+        return None
+    return sum((lag or {}).values()) + (files or 0)
 
 
 def _float(value: Any) -> float | None:
@@ -62,12 +134,18 @@ def _float(value: Any) -> float | None:
 class SparkQueryHandle:
     """A started StreamingQuery, as the supervisor sees it."""
 
-    def __init__(self, query: StreamingQuery, jvm: Any = None) -> None:
+    def __init__(self, query: StreamingQuery, jvm: Any = None,
+                 parse_drop: bool = False) -> None:
         self.query = query
         self._jvm = jvm
+        self._parse_drop = parse_drop
         self._last_timestamp: str | None = None
         self._max_batch = -1
         self._drained_at_end = False
+        self._activity = QueryActivity()
+
+    def activity(self) -> QueryActivity:
+        return self._activity
 
     @property
     def is_active(self) -> bool:
@@ -112,8 +190,14 @@ class SparkQueryHandle:
             self._last_timestamp = str(doc.get("timestamp"))
             progress = parse_progress(doc)
             if progress is not None:
+                if not self._parse_drop and progress.parse_dropped:
+                    # bad records that were kept (dead letters) or failed the batch
+                    progress = replace(progress, parse_dropped=None)
                 out.append(progress)
                 self._max_batch = max(self._max_batch, progress.batch_id)
+        if docs:
+            self._activity = QueryActivity(last_event_at=time.time(),
+                                           backlog=_backlog_total(docs[-1]))
         return out
 
     def stop(self) -> None:
@@ -130,10 +214,15 @@ class SparkQueryEngine:
     """Starts a plan's nodes on a SparkSession through the streaming layer."""
 
     def __init__(self, spark: SparkSession, plan: RunPlan, *, execution_id: str,
-                 on_batch_result: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 on_batch_result: Callable[[str, dict[str, Any]], None] | None = None,
+                 driver_log: Path | None = None) -> None:
         from tauro_compile.streaming.query_manager import StreamingQueryManager
+        from tauro_compile.streaming.session import jvm_process
 
         self.spark = spark
+        self.driver_log = driver_log
+        # Only a JVM this process launched can be watched; a reused session is not ours.
+        self._driver = jvm_process() if driver_log is not None else None
         self.plan = plan
         self.execution_id = execution_id
         self.on_batch_result = on_batch_result
@@ -164,7 +253,8 @@ class SparkQueryEngine:
             retryable = cause is not None and not isinstance(exc, StreamingValidationError)
             raise NodeStartError(exc.message, detail=detail, hint=exc.hint,
                                  retryable=retryable) from exc
-        return SparkQueryHandle(query, self.spark._jvm)  # type: ignore[attr-defined]
+        return SparkQueryHandle(query, self.spark._jvm,  # type: ignore[attr-defined]
+                                parse_drop=node.config.input.on_parse_error == "drop")
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:
@@ -251,6 +341,44 @@ class SparkQueryEngine:
             return None
         # No total count: on a large table it is a full job, paid by every run.
         return OutputPreview(location=location, columns=tuple(df.columns), rows=rows)
+
+    # -- the driver --------------------------------------------------------------------
+    def driver_pid(self) -> int | None:
+        """The driver JVM's pid, asked through the Spark context (what `kill` needs)."""
+        try:
+            return int(self.spark._jvm.java.lang.ProcessHandle.current().pid())  # type: ignore[attr-defined]
+        except Exception:
+            return None
+
+    def driver_exit(self) -> str | None:
+        """How the driver JVM ended, once it has; None while it runs (or is not ours)."""
+        if self._driver is None:
+            return None
+        code = self._driver.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                how = f"killed by signal {-code} ({signal.Signals(-code).name})"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit code {code}"
+        where = f"; its last log lines are in {self.driver_log}" if self.driver_log else ""
+        return f"the Spark driver exited ({how}{where})"
+
+    def driver_log_tail(self, lines: int = 20) -> str:
+        """The last lines the driver JVM wrote, for the run's results."""
+        if self.driver_log is None:
+            return ""
+        try:
+            with open(self.driver_log, "rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(fh.tell() - 16_384, 0))
+                tail = fh.read().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(tail[-lines:])
 
     def stop_all(self) -> None:
         """Stop every query this engine started that is still running (last resort)."""

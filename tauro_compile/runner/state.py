@@ -2,10 +2,13 @@
 
 States and the transitions allowed between them:
 
-    pending  -> starting | skipped | stopped
+    pending  -> starting | skipped | stopped | failed (the Spark driver exited)
     starting -> running | failed | pending (restart after a failed start) | stopped
-    running  -> succeeded | failed | pending (restart after a failed query) | stopped
+    running  -> succeeded | failed | pending (restart after a failed query) | stopped | stalled
+    stalled  -> running (progress again) | succeeded | failed | pending | stopped
     succeeded, failed, skipped, stopped: terminal
+
+`stalled` is a running query that made no progress for its `stall_after` (see the supervisor).
 
 An illegal transition is a bug in the runner, so it raises `IllegalTransition`.
 Every record is guarded by one lock per `RunState`, so the supervisor loop, the batch
@@ -32,21 +35,30 @@ class NodeState(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     STOPPED = "stopped"
+    STALLED = "stalled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATES
+
+    @property
+    def active(self) -> bool:
+        """True while the node's query is started (running or stalled)."""
+        return self in (NodeState.RUNNING, NodeState.STALLED)
 
 
 TERMINAL_STATES = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.SKIPPED,
                              NodeState.STOPPED})
 
 ALLOWED_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
-    NodeState.PENDING: frozenset({NodeState.STARTING, NodeState.SKIPPED, NodeState.STOPPED}),
+    NodeState.PENDING: frozenset({NodeState.STARTING, NodeState.SKIPPED, NodeState.STOPPED,
+                                  NodeState.FAILED}),
     NodeState.STARTING: frozenset({NodeState.RUNNING, NodeState.FAILED, NodeState.PENDING,
                                    NodeState.STOPPED}),
     NodeState.RUNNING: frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.PENDING,
-                                  NodeState.STOPPED}),
+                                  NodeState.STOPPED, NodeState.STALLED}),
+    NodeState.STALLED: frozenset({NodeState.RUNNING, NodeState.SUCCEEDED, NodeState.FAILED,
+                                  NodeState.PENDING, NodeState.STOPPED}),
     NodeState.SUCCEEDED: frozenset(),
     NodeState.FAILED: frozenset(),
     NodeState.SKIPPED: frozenset(),
@@ -89,6 +101,13 @@ class BatchProgress:
     duration_ms: int | None = None
     rows_out: int | None = None
     timestamp: str | None = None
+    # Records behind the latest offsets per Kafka topic when the batch was planned.
+    kafka_lag: dict[str, int] | None = None
+    # Files (Delta: numFilesOutstanding) not yet processed, when the source reports it.
+    backlog_files: int | None = None
+    watermark: str | None = None           # ISO time of the event-time watermark
+    state_rows: int | None = None          # rows in the state stores (stateful queries)
+    parse_dropped: int | None = None       # kafka records dropped by `on_parse_error: drop`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +118,10 @@ class BatchProgress:
             "duration_ms": self.duration_ms,
             "rows_out": self.rows_out,
             "timestamp": self.timestamp,
+            "kafka_lag": self.kafka_lag,
+            "backlog_files": self.backlog_files,
+            "watermark": self.watermark,
+            "state_rows": self.state_rows,
         }
 
 
@@ -122,6 +145,11 @@ class NodeRecord:
     error: str | None = None
     error_summary: str | None = None
     not_before: float | None = None          # a pending restart waits until then
+    last_batch_at: float | None = None       # when the runner saw the last new batch
+    last_event_at: float | None = None       # when the query last reported progress (idle too)
+    stalled_since: float | None = None
+    stalls: int = 0
+    parse_dropped: int = 0
     batch_results: deque[dict[str, Any]] = field(
         default_factory=lambda: deque(maxlen=BATCH_RESULTS_KEPT))
     batch_totals: dict[str, float] = field(default_factory=dict)
@@ -136,9 +164,17 @@ class NodeRecord:
             batches=self.batches, rows_in=self.rows_in, rows_out=self.rows_out,
             last_progress=self.last_progress, error=self.error,
             error_summary=self.error_summary, not_before=self.not_before,
+            last_batch_at=self.last_batch_at, last_event_at=self.last_event_at,
+            stalled_since=self.stalled_since, stalls=self.stalls,
+            parse_dropped=self.parse_dropped,
             batch_results=deque(self.batch_results, maxlen=BATCH_RESULTS_KEPT),
             batch_totals=dict(self.batch_totals), seen_batch_ids=set(),
         )
+
+    @property
+    def restarts(self) -> int:
+        """Query starts after the first (restarts after failures or stalls)."""
+        return max(self.attempts - 1, 0)
 
     def written_rows(self) -> int | None:
         """Rows written to the node's output: the foreachBatch writer's count of its main
@@ -202,6 +238,14 @@ class RunState:
                 record.attempts += 1
                 if record.started_at is None:
                     record.started_at = now
+            if new is NodeState.RUNNING and old is NodeState.STARTING:
+                record.last_batch_at = now        # the stall clock starts with the query
+                record.last_event_at = None
+            if new is NodeState.STALLED:
+                record.stalled_since = now
+                record.stalls += 1
+            elif old is NodeState.STALLED:
+                record.stalled_since = None
             if error is not None:
                 record.error = error
                 record.error_summary = error_summary
@@ -220,11 +264,20 @@ class RunState:
             record.seen_batch_ids.add(progress.batch_id)
             record.batches += 1
             record.rows_in += progress.input_rows
+            record.last_batch_at = self._clock()
+            record.parse_dropped += progress.parse_dropped or 0
             if progress.rows_out is not None:
                 record.rows_out = (record.rows_out or 0) + progress.rows_out
             if record.last_progress is None or progress.batch_id >= record.last_progress.batch_id:
                 record.last_progress = progress
             return True
+
+    def mark_event(self, name: str, at: float | None) -> None:
+        """Note when the query last reported progress of any kind (idle events included)."""
+        with self._lock:
+            record = self._records[name]
+            if at is not None and (record.last_event_at is None or at > record.last_event_at):
+                record.last_event_at = at
 
     def add_batch_result(self, name: str, result: dict[str, Any]) -> None:
         """Keep the latest per-batch details (contracts, dead letters) and sum numeric fields."""

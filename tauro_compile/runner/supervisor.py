@@ -14,6 +14,17 @@ is failed, its pending descendants are skipped with the reason, its running desc
 stopped (they would wait forever on a dead input), and unrelated branches go on; with
 `fail_fast` every other node is stopped or skipped at once. `request_stop()` (from a signal
 handler) stops every query, downstream first. The loop ends when every node is terminal.
+
+Stalls: a started node with no new batch for its `stall_seconds()`, while its input has a
+backlog or its query reported nothing at all (no idle event either) in that time, becomes
+`stalled`; `on_stall` then decides: `warn` (stay stalled until progress resumes), `restart`
+(stop and start the query again, counted as a restart) or `fail`.
+
+Driver death: every pass asks the engine whether its driver is gone (`driver_exit`); when it
+is, or when a call into Spark fails and the driver turns out to be gone, every unfinished
+node is failed with that reason and the loop ends: no more calls into a dead JVM. A stop
+that could not complete because the driver went away fails the node too: the run then
+never reports a clean stop it did not make.
 """
 
 from __future__ import annotations
@@ -24,13 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
-from tauro_compile.runner.engine import NodeStartError, QueryEngine, QueryHandle
+from tauro_compile.runner.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
 from tauro_compile.runner.failures import Explanation, explain_failure
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
 from tauro_compile.streaming.durations import parse_duration
 
 BACKOFF_CAP_SECONDS = 300.0
+DRIVER_EXIT_GRACE_SECONDS = 3.0   # after a failed JVM call, how long to wait for the exit
 BatchCallback = Callable[[str, BatchProgress], None]
 TickCallback = Callable[[RunState], None]
 
@@ -95,6 +107,8 @@ class RunSupervisor:
             clock=clock,
         )
         self._handles: dict[str, QueryHandle] = {}
+        self._stall_bounds = {n.name: n.config.streaming.stall_seconds() for n in self._order}
+        self.driver_exit: str | None = None
         self._stop_reason: str | None = None
         self._stopped_by_request = False
         self._batch_callbacks: list[BatchCallback] = []
@@ -123,12 +137,55 @@ class RunSupervisor:
             self.step()
             if self.state.all_terminal():
                 break
-            self._wait()
+            try:
+                self._wait()
+            except Exception:
+                self._on_engine_error()
         self._tick()
         return self.outcome()
 
     def step(self) -> None:
+        """One pass; a failure that turns out to be the driver's death ends the run cleanly."""
+        try:
+            self._step()
+        except Exception:
+            self._on_engine_error()
+        self._tick()
+
+    def _on_engine_error(self) -> None:
+        """A call into the engine raised: the driver's death, else a bug to re-raise."""
+        deadline = self._clock() + DRIVER_EXIT_GRACE_SECONDS
+        while True:
+            reason = self._driver_exit()
+            if reason is not None:
+                self._driver_died(reason)
+                return
+            if self._clock() >= deadline:
+                raise
+            self._sleep(0.1)
+
+    def _driver_exit(self) -> str | None:
+        check = getattr(self.engine, "driver_exit", None)
+        return check() if callable(check) else None
+
+    def _driver_died(self, reason: str) -> None:
+        """Fail every unfinished node with the driver's reason; never call the engine again."""
+        self.driver_exit = reason
+        self._handles.clear()
+        tail = getattr(self.engine, "driver_log_tail", None)
+        detail = reason + (f"\n\nlast lines of the driver log:\n{tail()}" if callable(tail)
+                           else "")
+        for node in reversed(self._order):
+            if not self.state.state(node.name).terminal:
+                self.state.transition(node.name, NodeState.FAILED, reason=reason,
+                                      error=detail, error_summary=reason)
+
+    def _step(self) -> None:
         """One pass: honour a stop request, poll running queries, skip, start what can start."""
+        reason = self._driver_exit()
+        if reason is not None:
+            self._driver_died(reason)
+            return
         if self._stop_reason is not None and not self._stopped_by_request:
             self._stopped_by_request = True
             self._stop_all(self._stop_reason, pending_state=NodeState.STOPPED)
@@ -136,7 +193,6 @@ class RunSupervisor:
         self._propagate_skips()
         if self._stop_reason is None:
             self._start_ready()
-        self._tick()
 
     def outcome(self) -> RunOutcome:
         records = self.state.snapshot()
@@ -150,10 +206,9 @@ class RunSupervisor:
     def _wait(self) -> None:
         """Sleep one poll interval, or wake early when a bounded query ends."""
         for name, handle in list(self._handles.items()):
-            if self._nodes[name].bounded and self.state.state(name) is NodeState.RUNNING:
-                # An error surfaces here too; the poll that follows reads it from the handle.
-                with contextlib.suppress(Exception):
-                    handle.await_termination(self.poll_interval)
+            if self._nodes[name].bounded and self.state.state(name).active:
+                # An error surfaces as True here; the poll that follows reads it from the handle.
+                handle.await_termination(self.poll_interval)
                 return
         self._sleep(self.poll_interval)
 
@@ -165,11 +220,12 @@ class RunSupervisor:
     def _poll_running(self) -> None:
         for node in self._order:
             handle = self._handles.get(node.name)
-            if handle is None or self.state.state(node.name) is not NodeState.RUNNING:
+            if handle is None or not self.state.state(node.name).active:
                 continue
             active = handle.is_active          # read before progress, so none is missed
             self._collect_progress(node.name, handle)
             if active:
+                self._check_stall(node, handle)
                 continue
             error = handle.exception()
             del self._handles[node.name]
@@ -185,11 +241,69 @@ class RunSupervisor:
         try:
             events = handle.new_progress()
         except Exception:  # progress is informative; never fail a node over it
+            if self._driver_exit() is not None:
+                raise
             return
         for progress in events:
             if self.state.add_progress(name, progress):
                 for callback in self._batch_callbacks:
                     callback(name, progress)
+
+    # -- stalls ----------------------------------------------------------------------------
+    def _check_stall(self, node: PlannedNode, handle: QueryHandle) -> None:
+        bound = self._stall_bounds.get(node.name)
+        if bound is None:
+            return
+        reader = getattr(handle, "activity", None)
+        activity = reader() if callable(reader) else QueryActivity()
+        self.state.mark_event(node.name, activity.last_event_at)
+        record = self.state.get(node.name)
+        now = self._clock()
+        since_batch = now - (record.last_batch_at or now)
+        quiet = record.last_event_at is None or now - record.last_event_at > bound
+        stalled = since_batch > bound and (quiet or (activity.backlog or 0) > 0)
+        if record.state is NodeState.STALLED:
+            if not stalled:
+                self.state.transition(node.name, NodeState.RUNNING,
+                                      reason="progress resumed after a stall")
+            return
+        if not stalled:
+            return
+        if (activity.backlog or 0) > 0 and not quiet:
+            why = (f"no new batch for {since_batch:.0f}s while its input has a backlog of "
+                   f"{activity.backlog:,} (stall_after {bound:g}s)")
+        else:
+            why = (f"no progress reported for {since_batch:.0f}s "
+                   f"(stall_after {bound:g}s)")
+        action = node.config.streaming.on_stall
+        self.state.transition(node.name, NodeState.STALLED, reason=f"stalled: {why}")
+        if action == "restart":
+            self._stall_restart(node, why)
+        elif action == "fail":
+            handle = self._handles.pop(node.name, None)
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.stop()
+            self._node_failed(node, f"stalled: {why}", retryable=False,
+                              hint="see the node's input and the Spark log for what blocks "
+                                   "it; `streaming.stall_after` sets the bound")
+
+    def _stall_restart(self, node: PlannedNode, why: str) -> None:
+        handle = self._handles.pop(node.name, None)
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.stop()
+        policy = node.config.on_failure
+        restarts_done = self.state.get(node.name).restarts
+        if restarts_done >= policy.max_restarts:
+            self._node_failed(node, f"stalled: {why}", retryable=False,
+                              hint=f"restarted {restarts_done} time(s) already "
+                                   f"(on_failure.max_restarts {policy.max_restarts})")
+            return
+        delay = restart_delay(policy.backoff, restarts_done + 1)
+        self.state.transition(node.name, NodeState.PENDING, not_before=self._clock() + delay,
+                              reason=f"restart {restarts_done + 1}/{policy.max_restarts} in "
+                                     f"{delay:g}s after a stall: {why}")
 
     # -- failures, skips, stops -----------------------------------------------------------
     def _node_failed(self, node: PlannedNode, error: str, *, hint: str | None = None,
@@ -230,7 +344,8 @@ class RunSupervisor:
 
     def _stop_running_descendants(self, name: str) -> None:
         for child in reversed(self._descendants(name)):
-            if self.state.state(child) in (NodeState.RUNNING, NodeState.STARTING):
+            if self.state.state(child) in (NodeState.RUNNING, NodeState.STALLED,
+                                           NodeState.STARTING):
                 self._stop_node(child, f"upstream '{name}' failed")
 
     def _propagate_skips(self) -> None:
@@ -252,7 +367,7 @@ class RunSupervisor:
         """Stop running queries downstream first; pending nodes move to `pending_state`."""
         for node in reversed(self._order):
             current = self.state.state(node.name)
-            if current in (NodeState.RUNNING, NodeState.STARTING):
+            if current in (NodeState.RUNNING, NodeState.STALLED, NodeState.STARTING):
                 self._stop_node(node.name, reason)
             elif current is NodeState.PENDING:
                 self.state.transition(node.name, pending_state, reason=reason)
@@ -260,11 +375,28 @@ class RunSupervisor:
     def _stop_node(self, name: str, reason: str) -> None:
         handle = self._handles.pop(name, None)
         if handle is not None:
-            # Stopping a query that has just died raises its error, which no longer matters.
-            with contextlib.suppress(Exception):
+            try:
                 handle.stop()
-            self._collect_progress(name, handle)
+            except Exception:
+                # Stopping a query that has just died raises its error, which no longer
+                # matters; a driver that is gone means the stop did not happen cleanly.
+                died = self._wait_for_driver_exit()
+                if died is not None:
+                    self.state.transition(name, NodeState.FAILED,
+                                          reason=f"not stopped cleanly: {died}",
+                                          error=died, error_summary=died)
+                    return
+            with contextlib.suppress(Exception):
+                self._collect_progress(name, handle)
         self.state.transition(name, NodeState.STOPPED, reason=reason)
+
+    def _wait_for_driver_exit(self, grace: float = 1.0) -> str | None:
+        deadline = self._clock() + grace
+        while True:
+            reason = self._driver_exit()
+            if reason is not None or self._clock() >= deadline:
+                return reason
+            self._sleep(0.1)
 
     # -- starting ------------------------------------------------------------------------
     def _start_ready(self) -> None:
@@ -289,7 +421,7 @@ class RunSupervisor:
             up_state = self.state.state(up)
             if up_state is NodeState.SUCCEEDED:
                 pass
-            elif up_state is NodeState.RUNNING and not (node.bounded and upstream.bounded):
+            elif up_state.active and not (node.bounded and upstream.bounded):
                 pass  # a continuous upstream, or a continuous reader of a running one
             else:
                 return False

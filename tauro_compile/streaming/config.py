@@ -147,14 +147,43 @@ class TriggerConfig(ConfigModel):
         return self.type.bounded
 
 
+STALL_INTERVALS = 10            # default stall bound: this many trigger intervals ...
+STALL_MIN_SECONDS = 300.0       # ... and never less than this
+
+
 class StreamingConfig(ConfigModel):
-    """How the query runs: trigger, output mode, checkpoint, name."""
+    """How the query runs: trigger, output mode, checkpoint, name, stall detection."""
 
     trigger: TriggerConfig = Field(default_factory=TriggerConfig)
     output_mode: StreamingOutputMode = StreamingOutputMode.APPEND
     checkpoint_location: str | None = None
     query_name: str | None = None
     options: dict[str, OptionValue] = Field(default_factory=dict)
+    # A running node with no new batch for this long, while its input has a backlog or its
+    # query reports nothing at all, is `stalled`. Default: see `stall_seconds`.
+    stall_after: str | None = None
+    on_stall: Literal["warn", "restart", "fail"] = "warn"
+
+    @field_validator("stall_after")
+    @classmethod
+    def _stall_after(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parse_duration(v)
+        except DurationError as exc:
+            raise ValueError(f"{exc}; expected {exc.expected}") from None
+        return v
+
+    def stall_seconds(self) -> float | None:
+        """The stall bound in seconds: `stall_after`, else for a continuous trigger
+        max(10 x interval, 5 minutes); None (no stall detection) for a bounded one."""
+        if self.stall_after is not None:
+            return parse_duration(self.stall_after).seconds
+        if self.trigger.bounded:
+            return None
+        interval = parse_duration(self.trigger.interval or "10 seconds").seconds
+        return max(STALL_INTERVALS * interval, STALL_MIN_SECONDS)
 
 
 class FailurePolicy(ConfigModel):

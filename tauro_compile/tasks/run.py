@@ -1,8 +1,10 @@
 """`tauro run`: compile, build (or reuse) the SparkSession, run the plan, summarize, exit code.
 
-Exit codes: 0 every node succeeded, or the run was stopped by SIGINT/SIGTERM; 1 a node
-failed (its descendants skipped; the message names the node and the cause and gives the
-command that resumes); 2 the project or the command line is invalid (from the compile).
+Exit codes: 0 every node succeeded, or the run was stopped cleanly (SIGINT/SIGTERM, `tauro
+stop`); 1 a node failed, or the Spark driver died, or a stop could not be made cleanly (the
+message names the node and the cause and gives the command that resumes); 2 the project or
+the command line is invalid, or another run holds the lock of these checkpoints (refused
+before Spark starts, naming the holder).
 
 A SparkSession already active in this process (tests, notebooks) is reused; otherwise one
 is built from the profile's spark settings with the pinned Delta/Kafka jars, its JVM in its
@@ -21,10 +23,12 @@ from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tauro_compile.runner.lock import RunLock
     from tauro_compile.runner.plan import RunPlan
 
 
-def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False) -> int:
+def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
+            metrics_port: int | None = None) -> int:
     """Compile the project and run the selected nodes; the process exit code."""
     from tauro_compile.compiler.compile import compile_project
     from tauro_compile.runner.display import failure_message
@@ -38,19 +42,51 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False) 
         console.out("No nodes selected: nothing to run.")
         return EXIT_OK
     prepare_python_paths(plan)
-    spark = session_for(plan)
-    invocation = {
-        "project_dir": str(options.project_dir), "profile": plan.profile,
-        "select": list(options.select), "exclude": list(options.exclude),
-        "vars": mask_structure(dict(options.vars), compiled.secret_values),
-    }
-    report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
-                          invocation=invocation, known_secrets=compiled.secret_values)
+    from tauro_compile.tasks.locate import all_checkpoints
+
+    lock = take_run_lock(plan, console, all_checkpoints(compiled))
+    try:
+        spark = session_for(plan)
+        invocation = {
+            "project_dir": str(options.project_dir), "profile": plan.profile,
+            "select": list(options.select), "exclude": list(options.exclude),
+            "vars": mask_structure(dict(options.vars), compiled.secret_values),
+        }
+        port = metrics_port if metrics_port is not None else plan.metrics_port
+        report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
+                              invocation=invocation, known_secrets=compiled.secret_values,
+                              lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
+                              driver_log=driver_log_path(plan))
+    finally:
+        lock.release()
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
         console.err(failure_message(report.outcome.records, options.profile, project_dir))
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def driver_log_path(plan: RunPlan) -> Path:
+    """Where the driver JVM's output goes: `target/logs/spark.log`."""
+    return Path(plan.target_dir) / "logs" / "spark.log"
+
+
+def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> RunLock:
+    """The run lock of the project's checkpoints (RunLockedError, exit 2, when a live run
+    holds it). One lock per checkpoint root, whatever the selection: see runner/lock.py."""
+    from tauro_compile.runner.lock import RunLock, state_dir_for
+
+    state_dir, shared = state_dir_for(plan.checkpoint_root, checkpoints, plan.target_dir)
+    lock = RunLock(state_dir, shared=shared, project=plan.project_name, profile=plan.profile,
+                   project_dir=str(Path(plan.project_dir).resolve()))
+    lock.acquire()
+    if lock.taken_over is not None:
+        holder, why = lock.taken_over
+        console.err(f"Took over a stale run lock ({lock.path}): {holder.describe()}; {why}.")
+    if not shared:
+        console.err(f"Note: the checkpoints are not on a local file system, so the run lock is "
+                    f"kept in {state_dir} and only guards runs started from this project folder.")
+    return lock
 
 
 def session_for(plan: RunPlan) -> SparkSession:
@@ -63,7 +99,7 @@ def session_for(plan: RunPlan) -> SparkSession:
     settings = plan.spark
     try:
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
-                                   jvm_output=plan.target_dir / "logs" / "spark.log")
+                                   jvm_output=driver_log_path(plan))
     except RuntimeError as exc:  # missing jars: a set-up problem the message explains
         raise RunError(str(exc).splitlines()[0], hint="run `make setup`") from None
     except Exception as exc:

@@ -34,16 +34,21 @@ def test_document_schema_and_atomic_write(tmp_path: Path) -> None:
     path = writer.write(s, "succeeded")
     doc = json.loads(path.read_text())
     meta = doc["metadata"]
-    assert meta["run_results_version"] == RUN_RESULTS_VERSION == 1
-    assert {k for k in meta} >= {"tauro_version", "run_id", "project", "profile", "started_at",
-                                 "ended_at", "elapsed_s", "status", "invocation"}
+    assert meta["run_results_version"] == RUN_RESULTS_VERSION == 2
+    assert set(meta) == {"run_results_version", "tauro_version", "run_id", "project", "profile",
+                         "started_at", "ended_at", "elapsed_s", "status", "invocation",
+                         "heartbeat_at", "lock", "driver", "metrics_url", "events"}
+    assert meta["heartbeat_at"] == meta["ended_at"]
     assert (meta["project"], meta["profile"], meta["status"], meta["elapsed_s"]) == (
         "proj", "dev", "succeeded", 2.5)
     assert meta["invocation"]["select"] == ["a+"] and meta["invocation"]["command"] == "run"
     a = doc["nodes"]["a"]
     assert set(a) == {"unique_id", "status", "reason", "attempts", "started_at", "ended_at",
                       "duration_s", "batches", "rows_in", "rows_out", "last_progress", "error",
-                      "error_summary", "checkpoint_location", "batch_results", "batch_totals"}
+                      "error_summary", "checkpoint_location", "batch_results", "batch_totals",
+                      "restarts", "stalls", "stalled_since", "last_batch_at", "counts"}
+    assert a["counts"] == {"contract_violations": {}, "quarantined_rows": 0, "dead_letters": 0,
+                           "parse_dropped": 0}
     assert (a["status"], a["batches"], a["rows_in"], a["rows_out"], a["duration_s"]) == (
         "succeeded", 1, 3, 3, 2.5)
     assert a["last_progress"]["batch_id"] == 0 and a["checkpoint_location"] == "/ck/a"
