@@ -45,6 +45,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
     from tauro_compile.tasks.locate import all_checkpoints
 
     lock = take_run_lock(plan, console, all_checkpoints(compiled))
+    python_logs_to_file(plan)
     try:
         spark = session_for(plan)
         invocation = {
@@ -64,6 +65,24 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         console.err(failure_message(report.outcome.records, options.profile, project_dir))
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def python_logs_to_file(plan: RunPlan) -> None:
+    """Python logging goes to `target/logs/python.log` when nothing else receives it.
+
+    py4j logs a traceback on the root logger when the driver JVM dies under a call; without
+    a handler, `logging` would print it on the terminal, which is Tauro's.
+    """
+    import logging
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    path = Path(plan.target_dir) / "logs" / "python.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
 
 
 def driver_log_path(plan: RunPlan) -> Path:
