@@ -120,11 +120,15 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
 @project_options
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@click.option("--all-profiles", is_flag=True,
+              help="Validate under every profile at once (CI); writes nothing.")
 @handle_errors
-def compile(output: str, console: Any, **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
-    from tauro_compile.tasks.compile import run_compile
+    from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
+    if all_profiles:
+        return run_compile_all_profiles(_options(**kw), console=console)
     return run_compile(_options(**kw), output=output, console=console)
 
 

@@ -174,7 +174,8 @@ class _Compilation:
         files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
-                            known_secrets=tuple(sorted(self.secrets)))
+                            known_secrets=tuple(sorted(self.secrets)),
+                            profile_name=self.profile.name)
         for unreadable in found:  # files that could not be read: their nodes are not unknown
             if unreadable.file:
                 loader.mark_failed(project.project_dir / unreadable.file)

@@ -37,6 +37,7 @@ from tauro_compile.compiler.yaml_source import (
     yaml_problems,
 )
 from tauro_compile.errors import Problem, ProblemList
+from tauro_compile.streaming.option_rules import value_issues
 
 NODES_KEY = "nodes"
 _NAME_LINE = re.compile(r"""^[ \t-]*name:[ \t]*["']?([A-Za-z0-9_][A-Za-z0-9_\-]*)""", re.M)
@@ -75,8 +76,9 @@ class NodeLoader:
 
     def __init__(self, renderer: Renderer, project: ProjectConfig,
                  overrides: dict[str, dict[str, Any]], problems: ProblemList,
-                 known_secrets: tuple[str, ...] = ()) -> None:
+                 known_secrets: tuple[str, ...] = (), profile_name: str | None = None) -> None:
         self.renderer = renderer
+        self.profile_name = profile_name
         self.known_secrets = known_secrets
         # Secrets of files that failed to parse: every env_var() value they used (their keys
         # are unknown), masked in their compiled text.
@@ -196,11 +198,59 @@ class NodeLoader:
             self.problems.extend(validation_problems(
                 exc, NodeSpec, file=file.rel, locate=locate, node=name, secrets=secrets,
             ))
+        if merged is not raw and self._overridden(raw, name):
+            self._hidden_problems(raw, merged, name, default_name, file, locate, secrets)
         return NodeDraft(
             name=name, file=file.rel, line=line, raw=merged, spec=spec, locate=locate,
             checksum=checksum, source=file.text, env_values=result.env_values, secrets=secrets,
             has_tokens=bool(result.refs or result.sources) and has_token(merged),
         )
+
+    def _overridden(self, raw: dict[str, Any], name: str) -> bool:
+        """True when a profile override applies to this node."""
+        tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        return bool(self.star or name in self.named
+                    or any(tag in tags for tag, _ in self.tag_overrides))
+
+    def _hidden_problems(self, raw: dict[str, Any], merged: dict[str, Any], name: str,
+                         default_name: str | None,
+                         file: ProjectFile, locate: Any, secrets: tuple[str, ...]) -> None:
+        """Values of the node file that are invalid even though this profile overrides them.
+
+        A typo in a trigger hidden by the dev profile's override would break prod later;
+        every profile counts, so the node file's own values are validated too (a value the
+        file leaves out is not required of it: the profile may be what provides it).
+        """
+        own = deep_merge(self.defaults, raw) if self.defaults else dict(raw)
+        if default_name is not None:
+            own.setdefault("name", default_name)
+        try:
+            NodeSpec.model_validate(own)
+            found: list[Problem] = []
+        except ValidationError as exc:
+            found = validation_problems(exc, NodeSpec, file=file.rel, locate=locate, node=name,
+                                        secrets=secrets)
+        inp = raw.get("input")
+        if isinstance(inp, dict) and isinstance(inp.get("format"), str):
+            options = inp.get("options") if isinstance(inp.get("options"), dict) else {}
+            final = (merged.get("input") or {}).get("options") or {}
+            for key, message, expected, hint in value_issues(inp["format"], options):
+                if isinstance(final, dict) and final.get(key) == options.get(key):
+                    continue  # not overridden: the registry check reports it
+                line, kind = locate(("input", "options", key))
+                found.append(Problem(message, file=file.rel, line=line, line_kind=kind,
+                                     field=f"input.options.{key}", expected=expected,
+                                     hint=hint, code="config", node=name))
+        shown = {(p.field, p.message) for p in self.problems.problems if p.node == name}
+        for problem in found:
+            if problem.code == "schema.missing" or (problem.field, problem.message) in shown:
+                continue
+            self.problems.add(dataclasses.replace(
+                problem, message=f"{problem.message} (in the node file; profile "
+                f"'{self.profile_name}' overrides it)",
+                hint=(problem.hint + "; " if problem.hint else "") + "the value is invalid "
+                "for every profile that does not override it",
+            ))
 
     def _merge(self, raw: dict[str, Any], name: str, default_name: str | None) -> dict[str, Any]:
         merged = deep_merge(self.defaults, raw) if self.defaults else dict(raw)

@@ -121,6 +121,18 @@ def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path:
     )
 
 
+def profile_names(project_dir: Path, profiles_dir: Path | None) -> list[str]:
+    """Every profile of the project's profiles.yml, in file order (for --all-profiles)."""
+    path = find_profiles_file(project_dir, profiles_dir)
+    shown = _display_path(path, project_dir)
+    try:
+        raw = load_yaml(read_project_text(path, shown))
+    except YamlSyntaxError as exc:
+        raise ProjectError(yaml_problems(exc, shown)) from None
+    profiles = raw.get("profiles") if isinstance(raw, dict) and "profiles" in raw else raw
+    return [str(k) for k in profiles] if isinstance(profiles, dict) else []
+
+
 def choose_profile(explicit: str | None, default: str | None, available: list[str],
                    environ: Mapping[str, str] | None = None) -> str:
     """--profile, else $TAURO_PROFILE, else the project default, else the only one."""

@@ -45,6 +45,51 @@ def run_compile(options: ProjectOptions, output: str = "text", console: Console 
     return 0
 
 
+def run_compile_all_profiles(options: ProjectOptions, console: Console | None = None) -> int:
+    """Validate the project under every profile (CI); nothing is written. Exit code."""
+    import dataclasses
+
+    from tauro_compile.compiler.compile import compile_project
+    from tauro_compile.compiler.profiles import profile_names
+    from tauro_compile.compiler.project import load_project
+    from tauro_compile.errors import Problem, ProjectError, TauroError
+
+    names = profile_names(load_project(options.project_dir).project_dir, options.profiles_dir)
+    found: dict[Problem, list[str]] = {}
+    counts: dict[str, int] = {}
+    warned: dict[Problem, list[str]] = {}
+    for name in names:
+        try:
+            compiled = compile_project(dataclasses.replace(options, profile=name),
+                                       write_artifacts=False)
+        except ProjectError as exc:
+            for problem in exc.problems:
+                found.setdefault(problem, []).append(name)
+            continue
+        except TauroError as exc:  # e.g. an env_var() the profile needs is not set
+            found.setdefault(Problem(exc.message, hint=exc.hint), []).append(name)
+            continue
+        counts[name] = len(compiled.selected)
+        for warning in compiled.warnings:
+            warned.setdefault(warning, []).append(name)
+    if console is not None:
+        for warning, where in warned.items():
+            console.err(f"Warning ({'profiles' if len(where) > 1 else 'profile'} "
+                        f"{', '.join(where)}): {warning.render()}")
+    if found:
+        raise ProjectError([
+            dataclasses.replace(problem, message=f"{problem.message} (profile"
+                                f"{'s' if len(where) > 1 else ''} {', '.join(where)})")
+            for problem, where in found.items()
+        ])
+    if console is not None:
+        for name in names:
+            console.out(f"Profile '{name}': {counts[name]} node"
+                        f"{'s' if counts[name] != 1 else ''} selected, valid")
+        console.out(f"All {len(names)} profiles compile (nothing written).")
+    return 0
+
+
 def plan_document(compiled: CompiledProject, manifest: Path | None = None) -> dict[str, Any]:
     """The plan as data: generations of selected nodes with their input, output and run settings."""
     nodes = []

@@ -509,3 +509,86 @@ def test_unknown_option_name_is_a_warning_with_did_you_mean(make_project, tauro)
     assert result.exit_code == 0, result.output
     assert "Warning: nodes/files.yml:6" in result.stderr
     assert "did you mean 'maxFilesPerTrigger'?" in result.stderr
+
+
+# -- 7. every profile counts ----------------------------------------------------------------------
+
+def test_a_node_value_hidden_by_the_profile_is_still_reported(make_project, tauro):
+    path = project(make_project, **{
+        "profiles.yml": """
+            profiles:
+              dev:
+                paths: {warehouse: wh, checkpoints: chk}
+                nodes:
+                  "*": {streaming: {trigger: {type: available_now}}}
+        """,
+        "nodes/raw_events.yml": """
+            input: {source: landing}
+            output: {format: delta, path: wh/raw}
+            streaming:
+              trigger: {type: processing_time, interval: "30 secnds"}
+        """,
+    })
+    problem = only(problems(path))
+    assert (problem.file, problem.line) == ("nodes/raw_events.yml", 4)
+    assert problem.field == "streaming.trigger.interval"
+    assert "profile 'dev' overrides it" in problem.message
+    cli_fails(tauro, path)
+
+
+def test_a_hidden_option_value_is_still_reported(make_project):
+    path = project(make_project, **{
+        "profiles.yml": """
+            profiles:
+              dev:
+                paths: {warehouse: wh, checkpoints: chk}
+                nodes:
+                  k: {input: {options: {startingOffsets: latest}}}
+        """,
+        "nodes/k.yml": """
+            input:
+              format: kafka
+              options: {kafka.bootstrap.servers: "b:9092", subscribe: t, startingOffsets: earlest}
+            output: {format: console}
+        """,
+    })
+    problem = only(problems(path))
+    assert problem.field == "input.options.startingOffsets" and problem.line == 3
+
+
+def test_all_profiles_reports_each_profiles_problems_once(make_project, tauro):
+    path = project(make_project, **{
+        "profiles.yml": """
+            profiles:
+              dev:
+                paths: {warehouse: wh, checkpoints: chk, landing: land}
+              prod:
+                paths: {warehouse: /prod/wh, checkpoints: /prod/chk}
+              staging:
+                paths: {warehouse: /s/wh, checkpoints: /s/chk}
+        """,
+        "nodes/files.yml": """
+            input:
+              format: file_stream
+              path: "{{ target.paths.landing }}/events"
+              file_format: text
+            output: {format: console}
+        """,
+    })
+    assert tauro("compile", "--project-dir", path).exit_code == 0
+    import shutil
+
+    shutil.rmtree(path / "target")
+    err = cli_fails(tauro, path, "--all-profiles")
+    assert "(profiles prod, staging)" in err
+    assert err.count("has no attribute 'landing'") == 1    # once, naming both profiles
+    assert not (path / "target" / "manifest.json").exists()
+
+
+def test_all_profiles_passes_on_the_example_project(tauro):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "example_project"
+    result = tauro("compile", "--project-dir", example, "--all-profiles")
+    assert result.exit_code == 0, result.output
+    assert "All 2 profiles compile" in result.stdout
