@@ -2,7 +2,8 @@
 # Idempotent set-up of a Tauro checkout (run by `make setup`, `make test`, `make demo`):
 #   1. .venv with Python 3.11 (created only if missing; $PYTHON picks the interpreter),
 #   2. `pip install -e '.[dev]'` into it (PyPI),
-#   3. the pinned JVM jars from Maven Central (scripts/jars/*/pom.xml, via mvn) into
+#   3. the pinned JVM jars from Maven Central (tauro_compile/resources/jars/spark/pom.xml, shipped
+#      with the package, and scripts/jars/kafka-broker/pom.xml, via mvn) into
 #      .venv/share/tauro/jars/spark/ and .venv/share/tauro/jars/kafka-broker/.
 # Each step records the hash of its inputs in .stamps/ and is skipped while that hash matches
 # and its outputs exist, so a second run takes well under a second.
@@ -156,7 +157,7 @@ verify_kafka_broker_jars() {
 }
 
 fetch_jars() {
-    local name="$1" pom="scripts/jars/$1/pom.xml" dest="$JARS_ROOT/$1"
+    local name="$1" pom="${2:-scripts/jars/$1/pom.xml}" dest="$JARS_ROOT/$1"
     [[ -f "$pom" ]] || die "$pom is missing"
     local jars_hash
     jars_hash="$(hash_of "$VENV_ID $DEPENDENCY_PLUGIN" "$pom")"
@@ -193,7 +194,7 @@ fetch_jars() {
     log "$name jars: $(find "$dest" -name '*.jar' | wc -l) in ${dest#"$ROOT/"}"
 }
 
-fetch_jars spark
+fetch_jars spark tauro_compile/resources/jars/spark/pom.xml
 fetch_jars kafka-broker
 
 log "ready (.venv, tauro-compile, jars in ${JARS_ROOT#"$ROOT/"})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import Any
 
 import click
 
-from tauro_compile import __version__
 from tauro_compile.errors import TauroError
 
 TEMPLATES = ("files-to-delta", "kafka-to-delta", "rate-to-console")
@@ -75,12 +75,23 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
         from tauro_compile.console import default_console
 
         console = default_console(plain=kwargs.get("output") == "json")
+        if kwargs.get("log_format") == "json":
+            from tauro_compile.console import JsonConsole
+
+            console = JsonConsole()
         try:
             code = func(*args, console=console, **kwargs)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_closed_pipe()
+            sys.exit(0)
         except TauroError as exc:
             if debug:
                 raise
             console.err(f"Error: {exc.render()}")
+            log_path = getattr(exc, "log_path", None)
+            if log_path:
+                console.err(f"Log: {log_path}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             console.err("Interrupted.")
@@ -96,8 +107,49 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
+def _quiet_closed_pipe() -> None:
+    """The reader of stdout went away (`tauro ls | head -1`): end quietly, like other CLIs.
+
+    Python would otherwise complain once more when it flushes stdout at exit.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
+
+
+def _print_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from tauro_compile.environment import versions_text
+
+    click.echo(versions_text())
+    ctx.exit(0)
+
+
+def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-v/--verbose, --log-format and --log-path, declared once for the commands that log."""
+    decorators = [
+        click.option("--verbose", "-v", is_flag=True,
+                     help="Also show Spark's and pyspark's warnings and errors on the terminal "
+                          "(they are always in the run's log file)."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, envvar="TAURO_LOG_FORMAT",
+                     help="json: every line Tauro prints is one JSON object."),
+        click.option("--log-path", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, envvar="TAURO_LOG_PATH",
+                     help="Directory for the run logs (default: <target>/logs)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="tauro")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_versions,
+              help="Show the versions of tauro, pyspark, delta-spark, Python and Java.")
 def main() -> None:
     """Tauro: compile and run Spark Structured Streaming pipelines from YAML nodes."""
 
@@ -139,18 +191,27 @@ def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on this port (0: a free one; "
                    "else the profile's metrics.port).")
+@log_options
 @handle_errors
-def run(fail_fast: bool, plain: bool, metrics_port: int | None, console: Any,
-        **kw: Any) -> int:
-    """Compile, then run the selected nodes on Spark in dependency order."""
+def run(fail_fast: bool, plain: bool, metrics_port: int | None, verbose: bool,
+        log_format: str, log_path: Path | None, console: Any, **kw: Any) -> int:
+    """Compile, then run the selected nodes on Spark in dependency order.
+
+    Spark's and the JVM's output goes to a log file per run under target/logs/ (its path is
+    printed at the start and with any failure); -v also shows their warnings here.
+    """
+    from tauro_compile.environment import process_started_at
+    from tauro_compile.run_logs import LogOptions
     from tauro_compile.tasks.run import run_run
 
-    if plain:
+    if plain and log_format != "json":
         from tauro_compile.console import PlainConsole
 
         console = PlainConsole()
     return run_run(_options(**kw), console=console, fail_fast=fail_fast,
-                   metrics_port=metrics_port)
+                   metrics_port=metrics_port,
+                   log_options=LogOptions(verbose, log_format, log_path),
+                   started_at=process_started_at())
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:

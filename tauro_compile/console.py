@@ -1,12 +1,17 @@
 """Where user-facing output goes: rich on a terminal, plain lines in pipes/CI, captured in tests.
 
-Library code never prints; it is handed a Console.
+Library code never prints; it is handed a Console. `JsonConsole` (`--log-format json`) writes
+each of Tauro's lines as one JSON object (`ts`, `level`, `msg`, and for run events `event`
+and its fields), so a log shipper reads the terminal without parsing text.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any, Protocol, TextIO
 
 
@@ -19,6 +24,8 @@ class Console(Protocol):
     def err(self, text: str) -> None: ...
     def json(self, data: Any) -> None: ...
     def renderable(self, obj: Any, fallback: str) -> None: ...
+    def event(self, name: str, text: str, **fields: Any) -> None: ...
+    def status(self, text: str) -> contextlib.AbstractContextManager[None]: ...
 
 
 class PlainConsole:
@@ -52,6 +59,38 @@ class PlainConsole:
     def renderable(self, obj: Any, fallback: str) -> None:
         self.out(fallback)
 
+    def event(self, name: str, text: str, **fields: Any) -> None:
+        """A run event (state change, batch, ...): its text here; JSON consoles add fields."""
+        self.out(text)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """Something slow is happening (a spinner on a terminal, one line elsewhere)."""
+        self.out(text)
+        yield
+
+
+class JsonConsole(PlainConsole):
+    """One JSON object per line (`--log-format json`): Tauro's lines for machines."""
+
+    def _record(self, stream: TextIO, level: str, text: str, **fields: Any) -> None:
+        doc = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "level": level, "msg": text, **fields}
+        stream.write(json.dumps(doc, default=str) + "\n")
+        stream.flush()
+
+    def out(self, text: str = "") -> None:
+        if text.strip():
+            self._record(self.stdout, "info", text)
+
+    def err(self, text: str) -> None:
+        self._record(self.stderr, "error", text)
+
+    def json(self, data: Any) -> None:
+        self._record(self.stdout, "info", "", data=data)
+
+    def event(self, name: str, text: str, **fields: Any) -> None:
+        self._record(self.stdout, "info", text, event=name, **fields)
+
 
 class RichConsole(PlainConsole):
     """Colours, tables and live displays when stdout is a terminal."""
@@ -73,6 +112,11 @@ class RichConsole(PlainConsole):
 
     def renderable(self, obj: Any, fallback: str) -> None:
         self.rich.print(obj)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        with self.rich.status(text):
+            yield
 
 
 class CaptureConsole(PlainConsole):

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 from tauro_compile import __version__
 from tauro_compile.compiler.masking import mask_structure
 from tauro_compile.errors import UsageError
+from tauro_compile.fileio import default_file_mode
 
 if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledProject
@@ -141,6 +142,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would ignore the umask
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temp, path)

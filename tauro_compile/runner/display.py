@@ -7,6 +7,7 @@ per new micro-batch, nothing else, so logs stay readable.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ STATE_STYLES = {
     NodeState.SUCCEEDED: "green", NodeState.FAILED: "bold red", NodeState.SKIPPED: "yellow",
     NodeState.STOPPED: "magenta", NodeState.STALLED: "bold yellow",
 }
+log = logging.getLogger("tauro.run")
 SUMMARY_COLUMNS = ("node", "status", "batches", "rows in", "rows out", "duration", "reason / error")
 
 
@@ -134,6 +136,17 @@ def progress_display(console: Any) -> PlainProgress | LiveProgress:
     return LiveProgress(console) if is_rich(console) else PlainProgress(console)
 
 
+def log_node_change(name: str, old: NodeState, new: NodeState, record: NodeRecord) -> None:
+    """Every state change goes to the run's log file (with its reason)."""
+    log.info("node %s: %s -> %s%s", name, old.value, new.value,
+             f" ({record.reason})" if record.reason else "")
+
+
+def log_batch(name: str, progress: BatchProgress) -> None:
+    """Every executed batch goes to the run's log file."""
+    log.info("node %s: %s", name, describe_progress(progress))
+
+
 def summary_rows(records: Sequence[NodeRecord], now: float) -> list[tuple[str, ...]]:
     """The summary table's cells, one tuple per node, in plan order."""
     rows = []
@@ -157,11 +170,17 @@ def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def render_summary(console: Any, status: str, records: Sequence[NodeRecord],
                    previews: dict[str, OutputPreview], elapsed_s: float,
-                   now: float | None = None) -> None:
-    """Print the per-node summary and a few rows of each final node's output."""
+                   now: float | None = None, queries_s: float | None = None) -> None:
+    """Print the per-node summary and a few rows of each final node's output.
+
+    `elapsed_s` is the whole command's wall time; `queries_s`, when given, the part of it
+    the queries ran (Spark's start excluded).
+    """
     now = time.time() if now is None else now
     rows = summary_rows(records, now)
     title = f"Run {status} in {elapsed_s:.1f}s"
+    if queries_s is not None:
+        title += f" (queries {queries_s:.1f}s)"
     rich_ok = is_rich(console)
     if rich_ok:
         from rich.table import Table

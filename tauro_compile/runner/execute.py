@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from tauro_compile.runner.display import (
     is_rich,
+    log_batch,
+    log_node_change,
     progress_display,
     render_preview,
     render_summary,
@@ -68,8 +70,12 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                  engine: QueryEngine | None = None, poll_interval: float = 0.2,
                  results_interval: float = 2.0, lock: RunLock | None = None,
                  metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
-                 driver_log: Path | None = None) -> RunReport:
-    """Supervise `plan` on `spark` until every node is terminal; print progress and a summary."""
+                 driver_log: Path | None = None, started_at: float | None = None) -> RunReport:
+    """Supervise `plan` on `spark` until every node is terminal; print progress and a summary.
+
+    `started_at` is when the whole command started (the summary's time is the wall time
+    since then, Spark's start included); the time the queries ran is shown beside it.
+    """
     from tauro_compile.runner.spark_engine import SparkQueryEngine
 
     writer = RunResultsWriter(plan, invocation={**(invocation or {}), "fail_fast": fail_fast},
@@ -91,8 +97,10 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
         console.out(f"Metrics: {metrics.url}")
     keeper = _keep_lock(lock, supervisor, writer, events)
     display = progress_display(console)
+    supervisor.state.on_change(log_node_change)
     supervisor.state.on_change(display.node_changed)
     supervisor.state.on_change(events.node_changed)
+    supervisor.on_batch(log_batch)
     supervisor.on_batch(display.batch)
     supervisor.on_tick(display.tick)
     supervisor.on_tick(writer.maybe_write)
@@ -121,9 +129,11 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
         events.emit("driver_exited", reason=supervisor.driver_exit)
     path = writer.write(supervisor.state, outcome.status)
     events.emit("run_ended", status=outcome.status, exit_code=outcome.exit_code)
-    elapsed = time.time() - started
+    now = time.time()
+    elapsed = now - (started if started_at is None else min(started_at, started))
     # The table first: reading outputs back is a Spark job (seconds on a cold JVM).
-    render_summary(console, outcome.status, outcome.records, {}, elapsed)
+    render_summary(console, outcome.status, outcome.records, {}, elapsed,
+                   queries_s=now - started if started_at is not None else None)
     previews = {}
     ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
     if supervisor.driver_exit is None:  # nothing can be read back from a dead driver

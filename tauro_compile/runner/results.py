@@ -21,7 +21,7 @@ Schema (version 2; version 1 lacked the fields marked "v2")::
                  "holder": {"pid", "host", "started_at", "command", "project", "profile",
                             "run_id", "project_dir", "heartbeat_at", "driver_pid",
                             "metrics_url", "version"}} | null,          # v2
-        "driver": {"pid": 4321, "log": ".../target/logs/spark.log",
+        "driver": {"pid": 4321, "log": ".../target/logs/run-20240501-100000.log",
                    "exit": "the Spark driver exited (...)" | null} | null,  # v2
         "metrics_url": "http://host:9108/metrics" | null,                  # v2
         "events": ".../target/events.jsonl"                                 # v2
@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from tauro_compile import __version__
+from tauro_compile.fileio import default_file_mode
 from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.state import NodeRecord, RunState
 from tauro_compile.streaming.secrets import mask_structure
@@ -184,6 +185,7 @@ class RunResultsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".run_results.", suffix=".tmp", dir=self.path.parent)
         try:
+            os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would ignore the umask
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh, indent=2, default=str)
                 fh.write("\n")

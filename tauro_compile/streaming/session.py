@@ -1,7 +1,7 @@
 """The SparkSession Tauro runs on: pyspark plus the pinned Delta Lake and Kafka connector jars.
 
 The jars come from Maven Central at set-up time (``make setup`` -> ``scripts/setup.sh``, pinned
-in ``scripts/jars/spark/pom.xml``) and live in ``<venv>/share/tauro/jars/spark/`` so they travel
+in ``tauro_compile/resources/jars/spark/pom.xml``, shipped with the package) and live in ``<venv>/share/tauro/jars/spark/`` so they travel
 with the virtualenv; ``$TAURO_JARS_DIR`` points elsewhere. They are handed to Spark through
 ``spark.jars`` (local files): nothing is resolved or downloaded at run time, and
 ``spark.jars.packages`` / Ivy is never used.
@@ -27,6 +27,18 @@ DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 DELTA_JAR_PREFIX = "delta-spark_"
 DEFAULT_LOG_LEVEL = "WARN"
+# The log4j2 configuration a JVM launched by `launch_jvm` gets (its console = the log file).
+LOG4J2_CONFIG = Path(__file__).resolve().parent.parent / "resources" / "log4j2.properties"
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+
+
+class SparkSetupError(RuntimeError):
+    """The machine cannot start Spark as configured (no Java, Java too old, jars missing)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"{message}; {hint}")
+        self.message = message
+        self.hint = hint
 
 # Defaults for every master; any key in the caller's conf wins.
 BASE_DEFAULTS: Mapping[str, str] = {
@@ -103,11 +115,11 @@ def session_conf(
 
     if enable_delta:
         if not any(Path(jar).name.startswith(DELTA_JAR_PREFIX) for jar in _split_list(jars)):
-            raise RuntimeError(
-                f"Delta Lake jars not found in {jars_dir()} (looked for {DELTA_JAR_PREFIX}*.jar); "
-                f"run `make setup` to fetch them, or set ${JARS_DIR_ENV} to a directory holding "
-                "them, or pass enable_delta=False"
-            )
+            from tauro_compile.environment import jars_hint
+
+            raise SparkSetupError(
+                f"the Delta Lake jars Tauro runs with are not in {jars_dir()} (looked for "
+                f"{DELTA_JAR_PREFIX}*.jar)", jars_hint(jars_dir()))
         settings["spark.sql.extensions"] = _merge_lists(
             [DELTA_EXTENSION], _split_list(user.get("spark.sql.extensions"))
         )
@@ -156,20 +168,38 @@ def launch_jvm(settings: Mapping[str, str], output: Path) -> None:
     Its own process group: a signal sent to the group of the `tauro` process (Ctrl-C in a
     terminal, ``kill -TERM -<pgid>``, systemd, ``docker stop``) does not reach the JVM, so
     Tauro can stop the queries before it stops Spark. The output file takes log4j's console
-    output and anything the JVM prints itself. Does nothing if this process already has a JVM.
+    output (configured by ``LOG4J2_CONFIG`` unless the settings name a log4j configuration of
+    their own) and anything the JVM prints itself. Java is checked first, so a missing or old
+    one is a ``SparkSetupError`` saying how to install it. Does nothing if this process
+    already has a JVM.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
     if SparkContext._gateway is not None:
         return
+    from tauro_compile.environment import find_java
+
+    problem = find_java().problem()
+    if problem is not None:
+        raise SparkSetupError(*problem)
     output.parent.mkdir(parents=True, exist_ok=True)
-    conf = SparkConf(loadDefaults=False).setAll(list(settings.items()))
+    conf = SparkConf(loadDefaults=False).setAll(list(with_log4j_config(settings).items()))
     with open(output, "ab") as sink:  # the child keeps its own copy of the descriptor
         gateway = launch_gateway(
             conf, popen_kwargs={"start_new_session": True, "stdout": sink, "stderr": sink}
         )
     SparkContext._ensure_initialized(gateway=gateway)
+
+
+def with_log4j_config(settings: Mapping[str, str]) -> dict[str, str]:
+    """`settings` with the driver JVM pointed at Tauro's log4j2 file (the user's own wins)."""
+    result = dict(settings)
+    options = result.get(DRIVER_JAVA_OPTIONS, "")
+    if "log4j" not in options:
+        flag = f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}"
+        result[DRIVER_JAVA_OPTIONS] = f"{flag} {options}".strip()
+    return result
 
 
 def jvm_process() -> subprocess.Popen | None:

@@ -6,19 +6,30 @@ message names the node and the cause and gives the command that resumes); 2 the 
 the command line is invalid, or another run holds the lock of these checkpoints (refused
 before Spark starts, naming the holder).
 
+What the terminal shows, in order: the plan in one line and where this run's log is (as
+soon as the project is compiled), a spinner while Spark starts and then how long that took
+(and the Spark UI address when there is one), the live progress, the summary whose time is
+the whole command's wall time. Spark's and the JVM's output never reaches the terminal: it
+goes to the run's log file (see `tauro_compile.run_logs`); `-v` shows its warnings too.
+
 A SparkSession already active in this process (tests, notebooks) is reused; otherwise one
 is built from the profile's spark settings with the pinned Delta/Kafka jars, its JVM in its
-own process group with its output appended to `target/logs/spark.log`.
+own process group with its output appended to the run's log file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
-from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError
+from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError, TauroError
+from tauro_compile.run_logs import LogOptions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -26,28 +37,52 @@ if TYPE_CHECKING:
     from tauro_compile.runner.lock import RunLock
     from tauro_compile.runner.plan import RunPlan
 
+log = logging.getLogger("tauro.run")
+
 
 def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
-            metrics_port: int | None = None) -> int:
+            metrics_port: int | None = None, log_options: LogOptions | None = None,
+            started_at: float | None = None) -> int:
     """Compile the project and run the selected nodes; the process exit code."""
     from tauro_compile.compiler.compile import compile_project
-    from tauro_compile.runner.display import failure_message
-    from tauro_compile.runner.execute import execute_plan
-    from tauro_compile.runner.python_paths import prepare_python_paths
-    from tauro_compile.streaming.secrets import mask_structure
+    from tauro_compile.run_logs import new_run_log, python_logging_to
 
+    started_at = time.time() if started_at is None else started_at
+    log_options = log_options or LogOptions()
     compiled = compile_project(options)
     plan = compiled.to_run_plan()
     if not plan.nodes:
         console.out("No nodes selected: nothing to run.")
         return EXIT_OK
+    log_path = new_run_log(log_options.directory(plan.target_dir))
+    shown_path = _shown(log_path)
+    console.event("plan", plan_summary(plan), project=plan.project_name, profile=plan.profile,
+                  nodes=[n.name for n in plan.nodes])
+    console.event("log", f"Log: {shown_path}", path=str(log_path))
+    with python_logging_to(log_path), _follow_warnings(log_path, console, log_options.verbose):
+        log.info("tauro run: %s", plan_summary(plan))
+        try:
+            return _run(compiled, plan, options, console, fail_fast, log_path, started_at,
+                        metrics_port)
+        except TauroError as exc:
+            log.error("run failed: %s", exc.render())
+            exc.log_path = shown_path  # type: ignore[attr-defined]
+            raise
+
+
+def _run(compiled: Any, plan: RunPlan, options: ProjectOptions, console: Console,
+         fail_fast: bool, log_path: Path, started_at: float, metrics_port: int | None) -> int:
+    from tauro_compile.runner.display import failure_message
+    from tauro_compile.runner.execute import execute_plan
+    from tauro_compile.runner.python_paths import prepare_python_paths
+    from tauro_compile.streaming.secrets import mask_structure
+
     prepare_python_paths(plan)
     from tauro_compile.tasks.locate import all_checkpoints
 
     lock = take_run_lock(plan, console, all_checkpoints(compiled))
-    python_logs_to_file(plan)
     try:
-        spark = session_for(plan)
+        spark = start_spark(plan, console, log_path)
         invocation = {
             "project_dir": str(options.project_dir), "profile": plan.profile,
             "select": list(options.select), "exclude": list(options.exclude),
@@ -57,37 +92,21 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
                               invocation=invocation, known_secrets=compiled.secret_values,
                               lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
-                              driver_log=driver_log_path(plan))
+                              driver_log=log_path, started_at=started_at)
     finally:
         lock.release()
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
+        for record in report.outcome.records:
+            if record.error:
+                log.error("node '%s' failed:\n%s", record.name, compiled.mask(record.error))
+                if options.debug:
+                    console.err(f"Full error of node '{record.name}':\n"
+                                f"{compiled.mask(record.error)}")
         console.err(failure_message(report.outcome.records, options.profile, project_dir))
+        console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
-
-
-def python_logs_to_file(plan: RunPlan) -> None:
-    """Python logging goes to `target/logs/python.log` when nothing else receives it.
-
-    py4j logs a traceback on the root logger when the driver JVM dies under a call; without
-    a handler, `logging` would print it on the terminal, which is Tauro's.
-    """
-    import logging
-
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    path = Path(plan.target_dir) / "logs" / "python.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-
-
-def driver_log_path(plan: RunPlan) -> Path:
-    """Where the driver JVM's output goes: `target/logs/spark.log`."""
-    return Path(plan.target_dir) / "logs" / "spark.log"
 
 
 def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> RunLock:
@@ -108,21 +127,97 @@ def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> Ru
     return lock
 
 
-def session_for(plan: RunPlan) -> SparkSession:
+def plan_summary(plan: RunPlan) -> str:
+    """`clickstream (profile dev): 4 nodes: raw_events -> ... (2 bounded, 2 continuous)`."""
+    names = [n.name for n in plan.nodes]
+    shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
+    bounded = sum(1 for n in plan.nodes if n.bounded)
+    kinds = []
+    if bounded:
+        kinds.append(f"{bounded} bounded")
+    if len(names) - bounded:
+        kinds.append(f"{len(names) - bounded} continuous")
+    count = f"{len(names)} node{'s' if len(names) != 1 else ''}"
+    return (f"Running {plan.project_name} (profile {plan.profile}): {count} "
+            f"({', '.join(kinds)}): {shown}")
+
+
+def start_spark(plan: RunPlan, console: Console, log_path: Path) -> SparkSession:
+    """The SparkSession for the run, with a spinner while it starts and a line once it is up."""
+    from tauro_compile.streaming.session import get_active_session
+
+    active = get_active_session()
+    if active is not None:
+        return active
+    master = plan.spark.master
+    began = time.time()
+    with console.status(f"starting Spark ({master})..."):
+        spark = session_for(plan, log_path)
+    took = time.time() - began
+    url = _ui_url(spark)
+    text = f"Spark ready in {took:.1f}s ({master})" + (f"; UI: {url}" if url else "")
+    console.event("spark_ready", text, master=master, seconds=round(took, 1), ui=url)
+    log.info(text)
+    return spark
+
+
+def session_for(plan: RunPlan, jvm_output: Path | None = None) -> SparkSession:
     """The active SparkSession of this process, else one built from the plan's settings."""
-    from tauro_compile.streaming.session import build_spark_session, get_active_session
+    from tauro_compile.streaming.session import (
+        SparkSetupError,
+        build_spark_session,
+        get_active_session,
+    )
 
     active = get_active_session()
     if active is not None:
         return active
     settings = plan.spark
+    output = jvm_output or plan.target_dir / "logs" / "spark.log"
     try:
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
-                                   jvm_output=driver_log_path(plan))
-    except RuntimeError as exc:  # missing jars: a set-up problem the message explains
-        raise RunError(str(exc).splitlines()[0], hint="run `make setup`") from None
+                                   jvm_output=output)
+    except SparkSetupError as exc:  # no Java, old Java, no jars: say how to fix it
+        raise RunError(exc.message, hint=exc.hint) from None
     except Exception as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else ""
+        log.error("could not start Spark", exc_info=True)
         raise RunError(f"could not start Spark (master {settings.master}): "
-                       f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-                       hint="check the profile's spark settings and that Java 17+ is installed"
-                       ) from None
+                       f"{type(exc).__name__}: {first}",
+                       hint=f"the JVM's own words are in the log file ({_shown(output)}); "
+                            "check the profile's spark settings (`tauro debug` checks Java, "
+                            "the jars and the master)") from None
+
+
+def _ui_url(spark: SparkSession) -> str | None:
+    try:
+        return spark.sparkContext.uiWebUrl
+    except Exception:  # Spark Connect and friends have no SparkContext
+        return None
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is under it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@contextlib.contextmanager
+def _follow_warnings(log_path: Path, console: Console, verbose: bool) -> Iterator[None]:
+    """With -v: Spark's and pyspark's WARN/ERROR records from the log, on the terminal."""
+    if not verbose:
+        yield
+        return
+    from tauro_compile.run_logs import LogFollower
+
+    follower = LogFollower(log_path, lambda line: console.err(line)).start()
+    try:
+        yield
+    finally:
+        follower.stop()
+
+
+__all__ = ["plan_summary", "run_run", "session_for", "start_spark"]
