@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,9 @@ class CompiledNode:
     tags: tuple[str, ...]
     description: str | None
     checksum: str                      # sha256 of the node file's text
+    # field path -> (line, "source" | "rendered") in `file`, computed only when asked
+    locate: Callable[[Sequence[str | int]], tuple[int | None, str]] | None = field(
+        default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -102,7 +105,7 @@ class CompiledProject:
             PlannedNode(
                 name=name, unique_id=self.nodes[name].unique_id, config=self.nodes[name].config,
                 depends_on=tuple(d for d in self.nodes[name].depends_on if d in chosen),
-                source_file=self.nodes[name].file,
+                source_file=self.nodes[name].file, locate=self.nodes[name].locate,
             )
             for name in self.selected
         )
@@ -213,6 +216,7 @@ class _Compilation:
                 line=node.draft.line, config=node.config, depends_on=node.depends_on,
                 sources=node.sources, tags=tuple(node.config.tags),
                 description=node.config.description, checksum=node.draft.checksum,
+                locate=node.draft.locate,
             )
             for name, node in resolved.items()
         }

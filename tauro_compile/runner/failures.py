@@ -1,62 +1,65 @@
-"""Turn a Spark/Python failure into one readable line and a hint saying what to do.
+"""A node's failure as the run summary shows it: the cause, the user's file:line, a true hint.
 
-Spark wraps a Python error raised inside a task several times ("Job aborted due to stage
-failure: ... PythonException: Traceback ... ValueError: bad value" followed by hundreds of
-JVM frames). The user needs the last line of the Python traceback, or the first line of
-the JVM message without its class names; the full text still goes to run_results.json.
+The cause and the user's frames come from the streaming layer's core
+(`tauro_compile.streaming.failures.explain`); this adds what only the runner knows: the
+node file and the line in it that the failure is about (the python transform or SQL step,
+with a SQL error's position mapped to the line of the node file it came from; the Kafka
+input's `on_parse_error`; the contract). The full text still goes to run_results.json and
+the run's log file.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-_JAVA_CLASS_PREFIX = re.compile(
-    r"^(?:(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)|py4j\.protocol\.Py4JJavaError"
-    r"|pyspark\.errors\.exceptions\.\w+\.\w+)\s*:\s*")
-_STREAM_FAILED = re.compile(
-    r"^\[STREAM_FAILED\]\s*Query \[id = [^\]]*\] terminated with exception:\s*", re.I)
-_QUERY_TERMINATED = re.compile(r"^Query [^\n]*? terminated with exception:\s*", re.I)
-_STAGE_FAILURE = re.compile(
-    r"^Job aborted due to stage failure:.*?most recent failure:.*?\)\s*:\s*", re.S)
-_PY_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b.*)$")
-_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
+from tauro_compile.streaming.failures import (
+    FailureExplanation,
+    checkpoint_unreadable,
+    explain,
+    spark_hint,
+)
+
+if TYPE_CHECKING:
+    from tauro_compile.runner.plan import PlannedNode
+
 MAX_SUMMARY = 300
-MAX_DETAILS = 8
-_HINT_SUFFIX = re.compile(r"\s*\(hint: (.*)\)\s*$")
+_FIELD_PATH_PART = "."
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """A failure as a user reads it: one line, a few detail lines, and what to do."""
+    """A failure as a user reads it: one line, a few detail lines, where, and what to do."""
 
     summary: str
     details: tuple[str, ...] = ()
     hint: str | None = None
+    code: str | None = None          # the user's code: `transforms/x.py:12, in f: line`
+    node_file: str | None = None     # `nodes/x.yml:7 (transforms[0].sql)`
+    kind: str = "unknown"
 
     def render(self) -> str:
         lines = [self.summary, *(f"  {d}" for d in self.details)]
+        if self.code:
+            lines.append(f"  at {self.code}")
+        if self.node_file:
+            lines.append(f"  node file: {self.node_file}")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
 
-def explain_failure(text: str | None, *, checkpoint: str | None = None) -> Explanation:
-    """The cause of a failure without JVM noise, its detail lines, and a hint when one is known."""
-    if not text:
+def explain_failure(error: str | BaseException | None, *, checkpoint: str | None = None,
+                    node: PlannedNode | None = None,
+                    project_dir: str | Path | None = None) -> Explanation:
+    """The cause of a failure without JVM noise, where it is in the user's files, and a hint."""
+    if not error:
         return Explanation("unknown error")
-    python_error = _python_error(text)
-    if python_error is not None:
-        message, details = python_error
-    else:
-        lines = _candidate_lines(text) or [text.strip().splitlines()[0]]
-        message, details = lines[0], []
-    message, embedded_hint = _split_hint(message)
-    if details:
-        details[-1], last_hint = _split_hint(details[-1])
-        embedded_hint = embedded_hint or last_hint
-    return Explanation(_clip(message), tuple(_clip(d) for d in details[:MAX_DETAILS] if d),
-                       embedded_hint or hint_for(text, checkpoint=checkpoint))
+    found = explain(error, project_dir=project_dir, checkpoint=checkpoint)
+    code = found.location.render() if found.location else None
+    node_file = _node_file_line(found, node, project_dir) if node is not None else None
+    return Explanation(found.summary, found.details, found.hint, code, node_file, found.kind)
 
 
 def summarize_error(text: str | None) -> str:
@@ -64,88 +67,62 @@ def summarize_error(text: str | None) -> str:
     return explain_failure(text).summary
 
 
-def _split_hint(line: str) -> tuple[str, str | None]:
-    """`message (hint: do this)` -> (`message`, `do this`); Tauro's errors end like that."""
-    match = _HINT_SUFFIX.search(line)
-    if not match:
-        return line, None
-    return line[: match.start()].rstrip(), match.group(1).strip()
-
-
-def _candidate_lines(text: str) -> list[str]:
-    body = text.strip()
-    for _ in range(6):
-        before = body
-        body = _STREAM_FAILED.sub("", body)
-        body = _QUERY_TERMINATED.sub("", body)
-        body = _STAGE_FAILURE.sub("", body)
-        body = _JAVA_CLASS_PREFIX.sub("", body)
-        if body == before:
-            break
-    lines = []
-    for raw in body.splitlines():
-        line = raw.strip()
-        if not line or _FRAME.match(raw) or line.startswith(("at ", "Caused by:", "JVM stacktrace")):
-            continue
-        lines.append(line)
-    return lines
-
-
-def _python_error(text: str) -> tuple[str, list[str]] | None:
-    """The `Type: message` (and its continuation lines) ending the first Python traceback."""
-    start = text.find("Traceback (most recent call last):")
-    if start < 0:
-        return None
-    message: str | None = None
-    details: list[str] = []
-    for raw in text[start:].splitlines()[1:]:
-        if message is None:
-            if _FRAME.match(raw) or raw.startswith("\tat "):
-                return None
-            match = _PY_ERROR_LINE.match(raw.strip()) if not raw.startswith(" ") else None
-            if match:
-                message = _short_class(match.group(1))
-            continue
-        if (not raw.strip() or raw.startswith(("\tat ", "Caused by", " SQLSTATE"))
-                or _FRAME.match(raw)):
-            break
-        details.append(raw.strip())
-    return None if message is None else (message, details)
-
-
-def _short_class(line: str) -> str:
-    """Drop the module path of the exception class; drop Tauro's own class names entirely."""
-    name, sep, rest = line.partition(":")
-    if name.startswith("tauro_compile."):
-        return rest.strip() if sep else line
-    return name.rsplit(".", 1)[-1] + sep + rest
-
-
-def _clip(line: str) -> str:
-    line = line.strip()
-    return line if len(line) <= MAX_SUMMARY else line[: MAX_SUMMARY - 3] + "..."
-
-
 def hint_for(text: str | None, *, checkpoint: str | None = None) -> str | None:
-    """What the user can do about a failure, for the errors a runner commonly meets."""
+    """What the user can do about a failure known only as text, when a rule knows."""
     if not text:
         return None
-    low = text.lower()
-    about_checkpoint = bool(checkpoint) and checkpoint.rstrip("/").lower() in low and any(
-        part in low for part in ("/offsets", "/commits", "/metadata", "/state", "/sources"))
-    if about_checkpoint or ("checkpoint" in low and any(
-            word in low for word in ("corrupt", "malformed", "unreadable", "incompatible",
-                                     "failed to read", "cannot read"))):
-        where = f" at {checkpoint}" if checkpoint else ""
-        return (f"the checkpoint{where} cannot be used: restore it, or delete it (and the "
-                "node's output) to reprocess the input from the start")
-    if "path does not exist" in low or "path_not_found" in low:
-        return "create the input directory or fix `input.path`, then run again"
-    if "delta_failed_to_merge_fields" in low or "schema mismatch" in low or (
-            "delta" in low and "schema" in low and ("merge" in low or "mismatch" in low)):
-        return ("the Delta table's schema conflicts with the node's output: set "
-                "`output.options.mergeSchema: 'true'` to evolve it, or write to a new path")
-    if "kafka" in low and any(word in low for word in ("timeout", "timed out", "broker",
-                                                       "bootstrap", "connection")):
-        return "check `kafka.bootstrap.servers` and that the broker is reachable from Spark"
+    if checkpoint_unreadable(text, checkpoint):
+        return explain(text, checkpoint=checkpoint).hint
+    return spark_hint(text)
+
+
+def _node_file_line(found: FailureExplanation, node: PlannedNode,
+                    project_dir: str | Path | None) -> str | None:
+    """`nodes/x.yml:7 (field)` for the field the failure is about, or None."""
+    if not node.source_file or not found.field:
+        return None
+    path = _field_path(found.field)
+    line, kind = (None, "source")
+    if node.locate is not None:
+        try:
+            line, kind = node.locate(path)
+        except Exception:  # a location is a courtesy; never fail the explanation over it
+            line = None
+    if found.sql_fragment and project_dir is not None:
+        line = _fragment_line(Path(project_dir) / node.source_file, found.sql_fragment,
+                              line) or line
+    if line is None:
+        return f"{node.source_file} ({found.field})"
+    suffix = " (rendered)" if kind == "rendered" else ""
+    return f"{node.source_file}:{line}{suffix} ({found.field})"
+
+
+def _field_path(field: str) -> tuple[str | int, ...]:
+    """`transforms[1].sql` -> ("transforms", 1, "sql")."""
+    parts: list[str | int] = []
+    for piece in field.replace("]", "").split(_FIELD_PATH_PART):
+        name, _, index = piece.partition("[")
+        if name:
+            parts.append(name)
+        if index:
+            parts.append(int(index))
+    return tuple(parts)
+
+
+def _fragment_line(file: Path, fragment: str, near: int | None) -> int | None:
+    """The line of `file` (at or after `near`) holding the start of a SQL fragment."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    needle = fragment.strip().splitlines()[0].strip() if fragment.strip() else ""
+    if not needle:
+        return None
+    start = max((near or 1) - 1, 0)
+    for index in [*range(start, len(lines)), *range(0, start)]:
+        if needle in lines[index]:
+            return index + 1
     return None
+
+
+__all__ = ["Explanation", "explain_failure", "hint_for", "summarize_error"]

@@ -5,6 +5,7 @@ The runner sits below the compiler, so this is the whole interface between them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,10 @@ class PlannedNode:
     unique_id: str                     # stable across runs: "<project>.<node>"; used as txnAppId
     config: NodeConfig                 # secrets still as ${secret:NAME} placeholders
     depends_on: tuple[str, ...] = ()
-    source_file: str | None = None
+    source_file: str | None = None     # project-relative path of the node file
+    # field path -> (line, "source" | "rendered") in `source_file`, computed only when asked
+    locate: Callable[[Sequence[str | int]], tuple[int | None, str]] | None = field(
+        default=None, compare=False, repr=False)
 
     @property
     def bounded(self) -> bool:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from tauro_compile.runner.engine import NodeStartError, OutputPreview, QueryActivity
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress
+from tauro_compile.streaming.failures import FailureText
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -135,10 +136,12 @@ class SparkQueryHandle:
     """A started StreamingQuery, as the supervisor sees it."""
 
     def __init__(self, query: StreamingQuery, jvm: Any = None,
-                 parse_drop: bool = False) -> None:
+                 parse_drop: bool = False,
+                 failure_of: Callable[[], BaseException | None] | None = None) -> None:
         self.query = query
         self._jvm = jvm
         self._parse_drop = parse_drop
+        self._failure_of = failure_of or (lambda: None)
         self._last_timestamp: str | None = None
         self._max_batch = -1
         self._drained_at_end = False
@@ -167,7 +170,8 @@ class SparkQueryHandle:
                 parts.append(str(current.toString()))
                 current = current.getCause()
             text = "\nCaused by: ".join(parts)
-        return text[:MAX_ERROR_CHARS]
+        # The Python error behind it (raised in the node's foreachBatch) explains it best.
+        return FailureText(text[:MAX_ERROR_CHARS], self._failure_of())
 
     def new_progress(self) -> list[BatchProgress]:
         jquery = self.query._jsq  # type: ignore[attr-defined]
@@ -245,16 +249,16 @@ class SparkQueryEngine:
                 checkpoint_location=node.config.streaming.checkpoint_location)
         except StreamingError as exc:
             cause = exc.__cause__
-            detail = exc.render()
-            if cause is not None:
-                detail += f"\n\ncaused by: {type(cause).__name__}: {cause}"
+            detail = exc.get_full_traceback() if cause is not None else exc.render()
             # Checks the streaming layer makes itself (config, checkpoint, schema) give the
             # same answer on every attempt; a Spark error at start may be transient.
             retryable = cause is not None and not isinstance(exc, StreamingValidationError)
-            raise NodeStartError(exc.message, detail=detail, hint=exc.hint,
+            raise NodeStartError(exc.message, detail=FailureText(detail, exc), hint=exc.hint,
                                  retryable=retryable) from exc
+        name = node.config.query_name
         return SparkQueryHandle(query, self.spark._jvm,  # type: ignore[attr-defined]
-                                parse_drop=node.config.input.on_parse_error == "drop")
+                                parse_drop=node.config.input.on_parse_error == "drop",
+                                failure_of=lambda: self.manager.failure_of(name))
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:

@@ -30,13 +30,14 @@ never reports a clean stop it did not make.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
 from tauro_compile.runner.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
-from tauro_compile.runner.failures import Explanation, explain_failure
+from tauro_compile.runner.failures import explain_failure
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
 from tauro_compile.streaming.durations import parse_duration
@@ -309,10 +310,11 @@ class RunSupervisor:
     def _node_failed(self, node: PlannedNode, error: str, *, hint: str | None = None,
                      retryable: bool = True) -> None:
         record = self.state.get(node.name)
-        found = explain_failure(error, checkpoint=node.config.streaming.checkpoint_location)
+        found = explain_failure(error, checkpoint=node.config.streaming.checkpoint_location,
+                                node=node, project_dir=self.plan.project_dir)
         # The node is named wherever this is shown; errors naming it again read as noise.
         summary = found.summary.replace(f"node '{node.name}': ", "")
-        detail = Explanation(summary, found.details, hint or found.hint).render()
+        detail = dataclasses.replace(found, summary=summary, hint=found.hint or hint).render()
         policy = node.config.on_failure
         restarts_done = max(record.attempts - 1, 0)
         if (retryable and policy.action == "restart" and restarts_done < policy.max_restarts

@@ -288,6 +288,9 @@ class MicroBatchWriter:
         self.on_batch = on_batch
         self.checkpoint_location = checkpoint_location
         self._txn_app_id: str | None = None if checkpoint_location else unique_id
+        # The exception the last failed batch raised, as a Python object: Spark only keeps
+        # its text (inside FOREACH_BATCH_USER_FUNCTION_ERROR); failures.explain uses this.
+        self.failure: BaseException | None = None
 
     def txn_app_id(self, spark: SparkSession) -> str:
         """The Delta transaction app id of this query's writes (see the module docstring)."""
@@ -305,6 +308,14 @@ class MicroBatchWriter:
         return self._txn_app_id
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        try:
+            self._write_batch(batch_df, batch_id)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        self.failure = None
+
+    def _write_batch(self, batch_df: DataFrame, batch_id: int) -> None:
         batch = BatchContext(self.node, int(batch_id), batch_df)
         # Stages read the batch, then the writes read it again: cache it, unless every stage
         # says it caches what it reads itself (`manages_cache = True`).
@@ -325,8 +336,9 @@ class MicroBatchWriter:
                                                  node_name=self.node.name, batch_id=batch_id,
                                                  reason=batch.abort_reason,
                                                  metrics=dict(batch.metrics)),
-                    hint="nothing of this batch was written; fix the data or the policy and "
-                         "restart the node: the batch is retried from the checkpoint",
+                    hint=f"nothing of batch {batch_id} was written. The next run retries "
+                         "it from the checkpoint: to let it through, fix the data upstream or "
+                         "change the node's contract or contract.policy (e.g. quarantine)",
                 )
             app_id = self.txn_app_id(batch_df.sparkSession)
             outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}

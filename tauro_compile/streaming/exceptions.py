@@ -18,8 +18,8 @@ from tauro_compile.errors import EXIT_INVALID, EXIT_NODE_FAILED, TauroError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Keys shown first, in this order, when an error is rendered for a user.
-_RENDERED_KEYS = ("node_name", "pipeline_name", "field", "expected", "actual", "path", "table",
-                  "columns", "checkpoint_location")
+_RENDERED_KEYS = ("node_name", "pipeline_name", "field", "location", "expected", "actual", "path",
+                  "table", "columns", "checkpoint_location")
 
 
 class StreamingError(TauroError):
@@ -148,8 +148,8 @@ def _decorate(func: F, error_cls: type[StreamingError], operation: str | None,
                 message,
                 context=create_error_context(op, comp, error_type=type(exc).__name__,
                                              details=str(exc), **details),
-                hint="the cause below is the original error; fix the node's config or the "
-                     "environment it names, then start the node again",
+                hint="fix the node's config or the environment the message names, then start "
+                     "the node again (the original error is this error's __cause__)",
                 cause=exc,
             ) from exc
 

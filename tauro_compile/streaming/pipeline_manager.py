@@ -197,7 +197,7 @@ class StreamingPipelineManager:
             while True:
                 with run.lock:
                     for node in run.nodes.values():
-                        _refresh(node, run.stop_event.is_set())
+                        _refresh(node, run.stop_event.is_set(), run.queries)
                     self._start_ready(run)
                     if all(n.state in TERMINAL for n in run.nodes.values()):
                         break
@@ -236,7 +236,7 @@ class StreamingPipelineManager:
         node.state = "running"
 
 
-def _refresh(node: NodeRun, stopping: bool) -> None:
+def _refresh(node: NodeRun, stopping: bool, queries: StreamingQueryManager | None = None) -> None:
     """Collect new progress of a running node and notice when its query ended."""
     if node.state != "running" or node.query is None:
         return
@@ -256,7 +256,10 @@ def _refresh(node: NodeRun, stopping: bool) -> None:
     node.ended_at = time.time()
     exc = query.exception()
     if exc is not None:
-        explained = explain_query_failure(exc, node.name, node.checkpoint_location or "")
+        explained = explain_query_failure(
+            exc, node.name, node.checkpoint_location or "",
+            python_error=queries.failure_of(node.config.query_name) if queries else None,
+            project_dir=context_value(queries.context, "project_dir") if queries else None)
         node.state, node.error, node.error_hint = "failed", explained.message, explained.hint
     elif node.stop_requested or stopping:
         node.state = "stopped"

@@ -8,7 +8,6 @@ the same node again resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -42,12 +41,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-_STREAM_FAILED = re.compile(r"^\[STREAM_FAILED\]\s*Query \[[^\]]*\] terminated with exception:\s*")
-_JAVA_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*:\s*")
-_CHECKPOINT_FAILURES = ("MALFORMED_LOG_FILE", "Failed to read log file", "checkpoint",
-                        "INVALID_CHECKPOINT", "metadata")
-
-
 @dataclass(frozen=True)
 class StartedQuery:
     """A query this manager started, with what is needed to explain its failure."""
@@ -59,7 +52,8 @@ class StartedQuery:
     pipeline_name: str | None
     unique_id: str
     started_at: float
-
+    # The node's foreachBatch function (None without one): it keeps a failed batch's error.
+    batch_writer: Any = None
 
 class StreamingQueryManager:
     """Starts and tracks streaming queries of nodes on the context's SparkSession."""
@@ -100,11 +94,20 @@ class StreamingQueryManager:
         except StreamingError:
             raise
         except Exception as exc:
-            raise explain_query_failure(exc, node.name, location) from exc
+            raise explain_query_failure(exc, node.name, location,
+                                        project_dir=context_value(self.context, "project_dir")
+                                        ) from exc
         with self._lock:
             self._started[node.query_name] = StartedQuery(
-                query, node, location, execution_id, pipeline_name, uid, time.time())
+                query, node, location, execution_id, pipeline_name, uid, time.time(),
+                getattr(writer, "batch_writer", None))
         return query
+
+    def failure_of(self, name: str) -> BaseException | None:
+        """The Python exception a query's last failed batch raised in foreachBatch, if any."""
+        started = self._started.get(name)
+        writer = started.batch_writer if started is not None else None
+        return getattr(writer, "failure", None)
 
     def checkpoint_location(self, node: NodeConfig, override: str | None = None) -> str:
         """Where the node checkpoints: override, the node's own, or `<root>/<node name>`."""
@@ -175,36 +178,44 @@ class StreamingQueryManager:
         try:
             ended = started.query.awaitTermination(timeout)
         except Exception as exc:
-            raise explain_query_failure(exc, started.node.name, started.checkpoint_location) from exc
+            raise explain_query_failure(
+                exc, started.node.name, started.checkpoint_location,
+                python_error=self.failure_of(name),
+                project_dir=context_value(self.context, "project_dir")) from exc
         return True if ended is None else bool(ended)
 
+def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str, *,
+                          python_error: BaseException | None = None,
+                          project_dir: str | None = None) -> StreamingError:
+    """The error a caller sees for a query that failed to start or run.
 
-def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str) -> StreamingQueryError:
-    """A StreamingQueryError for a query that failed to start or run, with a hint when we know one."""
-    if isinstance(exc, StreamingQueryError):
+    A Tauro error raised inside the node's foreachBatch (a blocked batch, a refused record,
+    a strategy's decision) comes out as itself. Anything else becomes a StreamingQueryError
+    whose message is the real cause in one line, whose hint is true for that cause, and
+    whose context has `location` (the user's file:line) when the user's code raised it.
+    """
+    from tauro_compile.streaming.failures import explain
+
+    if isinstance(exc, StreamingError):
         return exc
+    if isinstance(python_error, StreamingError):
+        return python_error
     text = str(exc)
     causes = _cause_messages(exc)
     if causes:
         text += "".join(f"\nCaused by: {c}" for c in causes)
-    first = _summary(text) or type(exc).__name__
-    hint = "see the cause for Spark's full error"
-    if any(marker in text for marker in _CHECKPOINT_FAILURES) and checkpoint in text:
-        hint = f"the checkpoint at {checkpoint} is unreadable: " + storage.RESET_CHECKPOINT_HINT
-    elif "DELTA_METADATA_MISMATCH" in text or "schema mismatch" in text.lower():
-        hint = "the stream's columns do not match the Delta table: add mergeSchema: \"true\" " \
-               "to output.options, or cast/rename columns in a transform"
-    elif "USER_RAISED_EXCEPTION" in text:
-        hint = "a record failed a check of the node (see the message)"
+    found = explain(text, python_error=python_error, project_dir=project_dir,
+                    checkpoint=checkpoint)
+    location = found.location.render() if found.location else None
     return StreamingQueryError(
-        f"node '{node_name}': query failed: {first}",
+        f"node '{node_name}': query failed: {found.summary}",
         context=create_error_context("run_query", "StreamingQueryManager", node_name=node_name,
                                      checkpoint_location=checkpoint, details=text[:4000],
-                                     error_type=type(exc).__name__),
-        hint=hint,
-        cause=exc,
+                                     error_type=type(exc).__name__, kind=found.kind,
+                                     location=location, field=found.field),
+        hint=found.hint,
+        cause=python_error or exc,
     )
-
 
 def _cause_messages(exc: BaseException) -> list[str]:
     """First lines of the chain of causes pyspark captured from the JVM (`_cause`)."""
@@ -216,21 +227,6 @@ def _cause_messages(exc: BaseException) -> list[str]:
             messages.append(desc.splitlines()[0])
         cause = getattr(cause, "_cause", None)
     return messages
-
-
-def _summary(text: str) -> str:
-    """The first line of a Spark error without its query-id preamble, plus its root cause."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    first = _STREAM_FAILED.sub("", lines[0])
-    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by: ")]
-    if causes:
-        root = _JAVA_CLASS.sub("", causes[-1])
-        if root and root not in first:
-            return f"{first} (caused by: {root})"
-    return first
-
 
 def _stop_quietly(query: StreamingQuery) -> None:
     # Stopping a query that already failed re-raises its error; its state says what happened.

@@ -48,7 +48,8 @@ def apply_transforms(df: DataFrame, node: NodeConfig, spark: SparkSession | None
             df = run_sql_step(df, step.sql, node.name, index, session)
         elif isinstance(step, TransformConfig) and step.python is not None:
             fn = load_reference(step.python, node_name=node.name, field=f"{field}.python")
-            df = call_python_step(df, fn, step.args, node.name, step.python, field, session)
+            df = call_python_step(df, fn, step.args, node.name, step.python, f"{field}.python",
+                                  session)
         elif callable(step):
             label = getattr(step, "__qualname__", None) or repr(step)
             df = call_python_step(df, step, {}, node.name, label, field, session)
@@ -101,11 +102,15 @@ def call_python_step(df: DataFrame, fn: Callable[..., Any], args: dict[str, Any]
     except StreamingError:
         raise
     except Exception as exc:
+        from tauro_compile.streaming.failures import TRANSFORM_HINT, user_frames_of
+
+        frames = user_frames_of(exc)
         raise StreamingQueryError(
             f"node '{node_name}': python transform {label} raised {type(exc).__name__}: {exc}",
             context=create_error_context("call_python_step", "transforms", node_name=node_name,
-                                         field=field, function=label, details=str(exc)),
-            hint="the cause below is the function's own error",
+                                         field=field, function=label, details=str(exc),
+                                         location=frames[-1].render() if frames else None),
+            hint=TRANSFORM_HINT,
             cause=exc,
         ) from exc
     return _checked(result, df, node_name, f"python transform {label}", field)

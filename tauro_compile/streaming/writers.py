@@ -94,6 +94,7 @@ class BaseStreamingWriter(ABC):
 
     def __init__(self, context: Any) -> None:
         self.context = context
+        self.batch_writer: MicroBatchWriter | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -135,6 +136,8 @@ class BaseStreamingWriter(ABC):
                                         stages=stages,
                                         on_batch=batch_listener_from_context(self.context),
                                         checkpoint_location=checkpoint_location)
+        # Kept for the query manager: a batch's failure, as a Python object.
+        self.batch_writer = batch_writer
         return writer.foreachBatch(batch_writer).start()
 
     def check(self, df: DataFrame, node: NodeConfig) -> None:

@@ -42,8 +42,12 @@ def test_plain_and_empty_texts() -> None:
 def test_hints_for_common_run_time_errors() -> None:
     assert "input.path" in hint_for("[PATH_NOT_FOUND] Path does not exist: file:/data/in")
     assert "mergeSchema" in hint_for(JVM)
-    assert "checkpoint at /ck/a" in hint_for("java.io.IOException: bad file /ck/a/offsets/0",
-                                             checkpoint="/ck/a")
+    unreadable = hint_for("[MALFORMED_LOG_FILE] Log file was malformed: failed to read correct "
+                          "log version from file:/ck/a/offsets/0", checkpoint="/ck/a")
+    assert "checkpoint at /ck/a cannot be read" in unreadable
+    assert "reads its input again from the beginning" in unreadable  # what deleting costs
+    # A failure that merely mentions a checkpoint file is not a broken checkpoint.
+    assert hint_for("java.io.IOException: bad file /ck/a/offsets/0", checkpoint="/ck/a") is None
     assert "bootstrap" in hint_for("Timed out waiting for a node assignment. kafka")
     assert hint_for("ValueError: poison value 3") is None
 
@@ -70,8 +74,9 @@ FOREACH_BATCH = (
 
 def test_tauro_error_in_foreach_batch_keeps_its_lines_and_its_own_hint() -> None:
     found = explain_failure(FOREACH_BATCH, checkpoint="/ck/clean")
-    assert found.summary == ("node 'clean': batch 0 was blocked before writing: node 'clean': "
+    assert found.summary == ("batch 0 was blocked before writing: node 'clean': "
                              "the stream's schema breaks contract 'c', nothing was written:")
+    assert found.kind == "tauro"
     assert found.details == (
         "- column 'event_time': incompatible type (expected date, found timestamp)",
         "- column 'x': incompatible type (expected date, found timestamp)")
