@@ -262,6 +262,22 @@ def stop(timeout: str, force: bool, console: Any, **kw: Any) -> int:
                     force=force)
 
 
+@main.command()
+@project_options
+@log_options
+@handle_errors
+def debug(verbose: bool, log_format: str, log_path: Path | None, console: Any,
+          **kw: Any) -> int:
+    """Check this machine and project: Python, Java, jars, pyspark/delta, master, paths.
+
+    Each check says OK, FAIL (with how to fix it) or SKIP; exit code 1 when one fails.
+    Nothing is started: no JVM, no query.
+    """
+    from tauro_compile.tasks.debug import run_debug
+
+    return run_debug(_options(**kw), console=console, log_path=log_path)
+
+
 @main.command("ls")
 @project_options
 @click.option("--output", "-o", type=click.Choice(["name", "json", "path"]), default="name",
