@@ -3,13 +3,26 @@
 On a terminal a rich Live table shows each node's state and last progress, refreshed a few
 times per second. Elsewhere (pipes, CI, `--plain`) one line is printed per state change and
 per new micro-batch, nothing else, so logs stay readable.
+
+Both answer "is it keeping up?": per node the last batch, how long ago it ended, input and
+processed rows/s (`-` when Spark cannot know the input rate yet: the first batch of a query
+reports 0.0), the batch's duration, and, where they apply, the rows quarantined, contract
+violations, dead letters and dropped rows, for the last batch and in total. The end-of-run
+summary has the totals. Previews render nested values (structs, arrays, maps) as JSON text.
+
+Rows a `console` sink prints are shown above the live table (never through it): the runner
+hands them to `DisplayPrinter`, which goes through the display.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from tauro_compile.runner.engine import OutputPreview
@@ -21,7 +34,10 @@ STATE_STYLES = {
     NodeState.STOPPED: "magenta", NodeState.STALLED: "bold yellow",
 }
 log = logging.getLogger("tauro.run")
-SUMMARY_COLUMNS = ("node", "status", "batches", "rows in", "rows out", "duration", "reason / error")
+# The per-batch counts of rows that did not go to the main output, by column title.
+ISSUE_COLUMNS = ("quarantined", "violations", "dead letters", "dropped")
+SUMMARY_COLUMNS = ("node", "status", "batches", "rows in", "rows out", "duration",
+                   "reason / error")
 
 
 def _num(value: float | int | None, digits: int = 0) -> str:
@@ -30,13 +46,110 @@ def _num(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def input_rate(p: BatchProgress) -> str:
+    """Input rows/s; `-` when Spark reports 0.0 for a batch that had rows (a first batch)."""
+    if p.input_rows_per_second is None or (p.input_rows_per_second == 0 and p.input_rows > 0):
+        return "-"
+    return _num(p.input_rows_per_second, 1)
+
+
 def describe_progress(p: BatchProgress | None) -> str:
     """`batch 3 · 1,000 rows · 512.0 in/s · 1,204.5 proc/s · 830 ms`, or '-'."""
     if p is None:
         return "-"
-    return (f"batch {p.batch_id} · {_num(p.input_rows)} rows · "
-            f"{_num(p.input_rows_per_second, 1)} in/s · "
+    return (f"batch {p.batch_id} · {_num(p.input_rows)} rows · {input_rate(p)} in/s · "
             f"{_num(p.processed_rows_per_second, 1)} proc/s · {_num(p.duration_ms)} ms")
+
+
+def batch_issues(result: Mapping[str, Any]) -> dict[str, int]:
+    """Quarantined rows, contract violations, dead letters and dropped rows of one batch."""
+    metrics = result.get("metrics") or {}
+    outputs = result.get("outputs") or {}
+    contract = metrics.get("contract") or {}
+    counts: dict[str, int] = {}
+    quarantined = (outputs.get("quarantine") or {}).get("rows")
+    if quarantined is None:
+        quarantined = contract.get("rows_quarantined")
+    if quarantined is not None:
+        counts["quarantined"] = int(quarantined)
+    violations = contract.get("violations")
+    if isinstance(violations, Mapping):
+        counts["violations"] = int(sum(v for v in violations.values()
+                                       if isinstance(v, int | float)))
+    letters = metrics.get("dead_letter") or {}
+    if "bad" in letters:
+        counts["dead letters"] = int(letters["bad"])
+    if contract.get("decision") == "drop" and contract.get("rows") is not None:
+        written = contract.get("rows_written") or 0
+        counts["dropped"] = max(int(contract["rows"]) - int(written), 0)
+    if result.get("dropped") is not None:
+        counts["dropped"] = counts.get("dropped", 0) + int(result["dropped"])
+    return counts
+
+
+def node_issues(record: NodeRecord) -> tuple[dict[str, int], dict[str, int]]:
+    """(last batch's counts, totals over the run) of the node's quarantine/violations/...."""
+    last: dict[str, int] = {}
+    if record.batch_results:
+        last = batch_issues(record.batch_results[-1])
+    totals: dict[str, int] = {}
+    for result in record.batch_results:
+        for key, value in batch_issues(result).items():
+            totals[key] = totals.get(key, 0) + value
+    # batch_results keeps the latest batches only; batch_totals has every batch's sums.
+    summed = {"quarantined": record.batch_totals.get("outputs.quarantine.rows"),
+              "violations": _violations_total(record.batch_totals),
+              "dead letters": record.batch_totals.get("metrics.dead_letter.bad")}
+    for key, value in summed.items():
+        if value is not None and key in totals:
+            totals[key] = int(value)
+    return last, totals
+
+
+def _violations_total(totals: Mapping[str, float]) -> float | None:
+    values = [v for k, v in totals.items() if k.startswith("metrics.contract.violations.")]
+    return sum(values) if values else None
+
+
+def describe_issues(record: NodeRecord, *, with_totals: bool = True) -> str:
+    """`2 quarantined (5 total) · 3 violations (7 total)`; '' when nothing applies."""
+    last, totals = node_issues(record)
+    parts = []
+    for key in ISSUE_COLUMNS:
+        if key in totals:
+            text = f"{last.get(key, 0):,} {key}"
+            if with_totals:
+                text += f" ({totals[key]:,} total)"
+            parts.append(text)
+    return " · ".join(parts)
+
+
+def _batch_ended_at(p: BatchProgress) -> float | None:
+    if not p.timestamp:
+        return None
+    try:
+        start = datetime.fromisoformat(p.timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return start + (p.duration_ms or 0) / 1000
+
+
+def since_last_batch(record: NodeRecord, now: float) -> str:
+    """`12s ago` since the node's last batch ended, or '-'."""
+    if record.last_progress is None:
+        return "-"
+    ended = _batch_ended_at(record.last_progress)
+    if ended is None:
+        return "-"
+    return f"{_short_duration(max(now - ended, 0))} ago"
+
+
+def _short_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
 
 
 def _duration(record: NodeRecord, now: float) -> str:
@@ -50,10 +163,13 @@ class PlainProgress:
     def __init__(self, console: Any, clock: Any = time.time) -> None:
         self.console = console
         self._clock = clock
+        self._state: RunState | None = None
+        self._lock = threading.Lock()
 
-    def _line(self, name: str, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self._clock()))
-        self.console.out(f"{stamp}  {name}: {text}")
+    def _line(self, name: str, text: str, **fields: Any) -> None:
+        with self._lock:
+            stamp = time.strftime("%H:%M:%S", time.localtime(self._clock()))
+            self.console.event("node", f"{stamp}  {name}: {text}", node=name, **fields)
 
     def start(self) -> None:
         pass
@@ -64,13 +180,26 @@ class PlainProgress:
             text += f" (attempt {record.attempts})"
         if record.reason:
             text += f" ({record.reason})"
-        self._line(name, text)
+        self._line(name, text, state=new.value, reason=record.reason)
 
     def batch(self, name: str, progress: BatchProgress) -> None:
-        self._line(name, describe_progress(progress))
+        text = describe_progress(progress)
+        if self._state is not None:
+            issues = describe_issues(self._state.get(name))
+            if issues:
+                text += f" · {issues}"
+        with self._lock:
+            stamp = time.strftime("%H:%M:%S", time.localtime(self._clock()))
+            self.console.event("batch", f"{stamp}  {name}: {text}", node=name,
+                               **progress.to_dict())
 
     def tick(self, state: RunState) -> None:
-        pass
+        self._state = state
+
+    def print_above(self, text: str) -> None:
+        """Text a node prints itself (a console sink's rows)."""
+        with self._lock:
+            self.console.out(text)
 
     def close(self) -> None:
         pass
@@ -106,18 +235,40 @@ class LiveProgress:
         self._last = now
         self._live.update(self.table(state.snapshot(), now), refresh=True)
 
+    def print_above(self, text: str) -> None:
+        """Text a node prints itself (a console sink's rows), above the table."""
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+        else:
+            self.console.out(text)
+
     def table(self, records: Sequence[NodeRecord], now: float) -> Any:
         from rich.table import Table
 
         table = Table(title="tauro run", expand=False)
-        for col in ("node", "state", "batches", "rows in", "last progress", "time"):
-            table.add_column(col, no_wrap=col != "last progress")
+        issues = {r.name: node_issues(r) for r in records}
+        shown = [k for k in ISSUE_COLUMNS if any(k in totals for _, totals in issues.values())]
+        columns = ["node", "state", "batch", "last batch", "in/s", "proc/s", "batch time",
+                   "rows in", *shown, "time"]
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("node", "state") else "right",
+                             no_wrap=col != "state")
         for r in records:
             state = f"[{STATE_STYLES[r.state]}]{r.state.value}[/]"
             if r.state is NodeState.PENDING and r.reason:
                 state += f" [dim]({r.reason})[/]"
-            table.add_row(r.name, state, _num(r.batches), _num(r.rows_in),
-                          describe_progress(r.last_progress), _duration(r, now))
+            p = r.last_progress
+            last, totals = issues[r.name]
+            table.add_row(
+                r.name, state, "-" if p is None else str(p.batch_id), since_last_batch(r, now),
+                "-" if p is None else input_rate(p),
+                "-" if p is None else _num(p.processed_rows_per_second, 1),
+                "-" if p is None or p.duration_ms is None else f"{p.duration_ms:,} ms",
+                _num(r.rows_in),
+                *(f"{last.get(k, 0):,} / {totals[k]:,}" if k in totals else "-" for k in shown),
+                _duration(r, now))
+        if shown:
+            table.caption = "quarantined, violations, dead letters, dropped: last batch / total"
         return table
 
     def close(self) -> None:
@@ -147,14 +298,23 @@ def log_batch(name: str, progress: BatchProgress) -> None:
     log.info("node %s: %s", name, describe_progress(progress))
 
 
+def summary_columns(records: Sequence[NodeRecord]) -> tuple[str, ...]:
+    """The summary's columns: the issue columns only when some node has them."""
+    shown = [k for k in ISSUE_COLUMNS if any(k in node_issues(r)[1] for r in records)]
+    return (*SUMMARY_COLUMNS[:5], *shown, *SUMMARY_COLUMNS[5:])
+
+
 def summary_rows(records: Sequence[NodeRecord], now: float) -> list[tuple[str, ...]]:
     """The summary table's cells, one tuple per node, in plan order."""
+    shown = summary_columns(records)[5:-2]
     rows = []
     for r in records:
         why = r.error_summary.splitlines()[0] if r.state is NodeState.FAILED and r.error_summary \
             else (r.reason or "")
+        totals = node_issues(r)[1]
         rows.append((r.name, r.state.value, _num(r.batches), _num(r.rows_in),
-                     _num(r.written_rows()), _duration(r, now), why))
+                     _num(r.written_rows()), *(_num(totals.get(k)) for k in shown),
+                     _duration(r, now), why))
     return rows
 
 
@@ -178,6 +338,7 @@ def render_summary(console: Any, status: str, records: Sequence[NodeRecord],
     """
     now = time.time() if now is None else now
     rows = summary_rows(records, now)
+    columns = summary_columns(records)
     title = f"Run {status} in {elapsed_s:.1f}s"
     if queries_s is not None:
         title += f" (queries {queries_s:.1f}s)"
@@ -186,9 +347,9 @@ def render_summary(console: Any, status: str, records: Sequence[NodeRecord],
         from rich.table import Table
 
         table = Table(title=title)
-        for col in SUMMARY_COLUMNS:
-            table.add_column(col, justify="right" if col in ("batches", "rows in", "rows out",
-                                                              "duration") else "left")
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("node", "status", "reason / error")
+                             else "right")
         by_name = {r.name: r for r in records}
         for row in rows:
             style = STATE_STYLES[by_name[row[0]].state]
@@ -197,7 +358,7 @@ def render_summary(console: Any, status: str, records: Sequence[NodeRecord],
     else:
         console.out("")
         console.out(title)
-        console.out(_plain_table(SUMMARY_COLUMNS, rows))
+        console.out(_plain_table(columns, rows))
     for name, preview in previews.items():
         render_preview(console, name, preview, rich_ok=rich_ok)
 
@@ -206,7 +367,7 @@ def render_preview(console: Any, name: str, preview: OutputPreview, *, rich_ok: 
     """A few rows of one node's output."""
     total = f", {preview.total_rows:,} rows in total" if preview.total_rows is not None else ""
     title = f"{name} -> {preview.location} (first {len(preview.rows)} rows{total})"
-    cells = [tuple("null" if v is None else str(v) for v in row) for row in preview.rows]
+    cells = [tuple(preview_cell(v) for v in row) for row in preview.rows]
     if rich_ok:
         from rich.table import Table
 
@@ -220,6 +381,33 @@ def render_preview(console: Any, name: str, preview: OutputPreview, *, rich_ok: 
     console.out("")
     console.out(title)
     console.out(_plain_table(preview.columns, cells) if preview.columns else "(no columns)")
+
+
+def preview_cell(value: Any) -> str:
+    """One value of a preview as text: nested values (Row, dict, list) as compact JSON."""
+    if value is None:
+        return "null"
+    plain = _plain_value(value)
+    if isinstance(plain, dict | list):
+        return json.dumps(plain, ensure_ascii=False, default=str, separators=(", ", ": "))
+    return str(plain)
+
+
+def _plain_value(value: Any) -> Any:
+    as_dict = getattr(value, "asDict", None)
+    if callable(as_dict):  # a pyspark Row (a struct)
+        value = as_dict(recursive=True)
+    if isinstance(value, Mapping):
+        return {str(k): _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    return value
 
 
 def resume_command(failed: Sequence[str], profile: str | None, project_dir: str | None = None) -> str:

@@ -87,8 +87,10 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                                               driver_log=driver_log)
     supervisor = RunSupervisor(plan, spark_engine, fail_fast=fail_fast,
                                poll_interval=poll_interval)
+    display = progress_display(console)
     if isinstance(spark_engine, SparkQueryEngine):
         spark_engine.on_batch_result = supervisor.state.add_batch_result
+        spark_engine.printer = display.print_above
         writer.extra["driver"] = {"pid": spark_engine.driver_pid(),
                                   "log": str(driver_log) if driver_log else None, "exit": None}
     metrics = _serve_metrics(supervisor, plan, metrics_port, metrics_host)
@@ -96,7 +98,6 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
         writer.extra["metrics_url"] = metrics.url
         console.out(f"Metrics: {metrics.url}")
     keeper = _keep_lock(lock, supervisor, writer, events)
-    display = progress_display(console)
     supervisor.state.on_change(log_node_change)
     supervisor.state.on_change(display.node_changed)
     supervisor.state.on_change(events.node_changed)

@@ -230,7 +230,10 @@ class SparkQueryEngine:
         self.plan = plan
         self.execution_id = execution_id
         self.on_batch_result = on_batch_result
+        # Where console sinks print (the display sets it: above its live table).
+        self.printer: Callable[[str], None] | None = None
         self.context: dict[str, Any] = {"spark": spark, "batch_listener": self._batch_listener,
+                                        "batch_printer": self._print_batch,
                                         "project_dir": str(plan.project_dir)}
         self.manager = StreamingQueryManager(self.context)
         self._ready: set[str] = set()
@@ -259,6 +262,12 @@ class SparkQueryEngine:
         return SparkQueryHandle(query, self.spark._jvm,  # type: ignore[attr-defined]
                                 parse_drop=node.config.input.on_parse_error == "drop",
                                 failure_of=lambda: self.manager.failure_of(name))
+
+    def _print_batch(self, node_name: str, batch_id: int, text: str) -> None:
+        if self.printer is not None:
+            self.printer(text)
+        else:
+            print(text, flush=True)  # no display attached (a notebook): plain stdout
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:

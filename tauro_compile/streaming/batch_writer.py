@@ -231,20 +231,33 @@ class DeltaBatchSink:
 
 
 class FormatBatchSink:
-    """A plain batch write (parquet, json, kafka) or `show()` for console; not idempotent."""
+    """A plain batch write (parquet, json, kafka) or a console table; not idempotent.
+
+    Console: the batch's table (as Spark's console sink prints it, `numRows` and `truncate`
+    options honoured) goes to `printer(node, batch_id, text)` when given (the runner shows
+    it above its live display), else to stdout.
+    """
 
     def __init__(self, output: OutputConfig, node_name: str,
-                 prepare: Callable[[DataFrame], DataFrame] | None = None) -> None:
+                 prepare: Callable[[DataFrame], DataFrame] | None = None,
+                 printer: Callable[[str, int, str], None] | None = None) -> None:
         self.output = output
         self.node_name = node_name
         self.prepare = prepare
+        self.printer = printer
 
     def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
         df = self.prepare(df) if self.prepare else df
         rows = df.count()
         opts = spark_options(self.output.options, node_name=self.node_name, field="output.options")
         if self.output.format == "console":
-            df.show(int(opts.get("numRows", 20)), truncate=is_true(opts.get("truncate", "true")))
+            table = df._show_string(int(opts.get("numRows", 20)),  # what df.show() prints
+                                    truncate=is_true(opts.get("truncate", "true")))
+            text = f"{self.node_name}: batch {batch_id}\n{table.rstrip()}"
+            if self.printer is not None:
+                self.printer(self.node_name, batch_id, text)
+            else:
+                print(text, flush=True)  # a console sink's whole point; no runner to ask
         else:
             writer = df.write.format(self.output.format).mode("append").options(**opts)
             if self.output.partition_by:

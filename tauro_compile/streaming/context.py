@@ -59,3 +59,12 @@ def batch_listener_from_context(context: Any) -> BatchListener | None:
     """The context's `batch_listener` callable, or None."""
     listener = context_value(context, "batch_listener")
     return listener if callable(listener) else None
+
+
+BatchPrinter = Callable[[str, int, str], None]
+
+
+def batch_printer_from_context(context: Any) -> BatchPrinter | None:
+    """The context's `batch_printer(node_name, batch_id, text)`: where console sinks print."""
+    printer = context_value(context, "batch_printer")
+    return printer if callable(printer) else None

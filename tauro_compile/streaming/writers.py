@@ -32,7 +32,11 @@ from tauro_compile.streaming.batch_writer import (
 )
 from tauro_compile.streaming.config import NodeConfig, TriggerConfig
 from tauro_compile.streaming.constants import StreamingOutputMode, StreamingTrigger
-from tauro_compile.streaming.context import batch_listener_from_context, spark_from_context
+from tauro_compile.streaming.context import (
+    batch_listener_from_context,
+    batch_printer_from_context,
+    spark_from_context,
+)
 from tauro_compile.streaming.durations import parse_duration
 from tauro_compile.streaming.exceptions import (
     StreamingFormatNotSupportedError,
@@ -106,7 +110,8 @@ class BaseStreamingWriter(ABC):
         """Start the node's query writing `df`; returns the running StreamingQuery."""
         node = node_config if isinstance(node_config, NodeConfig) else NodeConfig.model_validate(
             dict(node_config))
-        batched = bool(stages) or self.always_batched or node.output.mode == "merge"
+        batched = (bool(stages) or self.always_batched or node.output.mode == "merge"
+                   or self.prefers_batches(node))
         self.check(df, node)
         if not batched:
             df = self.prepare(df, node)
@@ -143,6 +148,10 @@ class BaseStreamingWriter(ABC):
     def check(self, df: DataFrame, node: NodeConfig) -> None:
         """Refuse, before starting, what the sink would reject at the first batch."""
         return None
+
+    def prefers_batches(self, node: NodeConfig) -> bool:
+        """True when this sink is better written per batch from Python (see console)."""
+        return False
 
     def prepare(self, df: DataFrame, node: NodeConfig) -> DataFrame:
         """Shape rows for the sink (works on streaming and batch DataFrames)."""
@@ -230,15 +239,25 @@ class DeltaStreamingWriter(BaseStreamingWriter):
 
 
 class ConsoleStreamingWriter(BaseStreamingWriter):
-    """Prints each micro-batch (debugging)."""
+    """Prints each micro-batch (debugging).
+
+    Written per batch from Python, so the rows reach the context's `batch_printer` (the
+    runner prints them above its live display) instead of the driver JVM's stdout, which
+    `tauro run` sends to the log file. A continuous trigger (no foreachBatch) keeps Spark's
+    own console sink: its rows then go wherever the JVM's stdout goes.
+    """
 
     format_name = "console"
+
+    def prefers_batches(self, node: NodeConfig) -> bool:
+        return node.streaming.trigger.type is not StreamingTrigger.CONTINUOUS
 
     def start(self, writer: DataStreamWriter, node: NodeConfig) -> StreamingQuery:
         return writer.format("console").options(**self.sink_options(node)).start()
 
     def batch_sink(self, node: NodeConfig) -> BatchSink:
-        return FormatBatchSink(node.output, node.name)
+        return FormatBatchSink(node.output, node.name,
+                               printer=batch_printer_from_context(self.context))
 
 
 class MemoryStreamingWriter(BaseStreamingWriter):

@@ -90,7 +90,7 @@ def test_transform_returning_non_dataframe_fails_clearly(spark, events: Path, us
     assert "bad_transforms:forgot_return" in err.message
     assert "NoneType" in err.message
     assert err.context["actual"] == "NoneType"
-    assert err.context["field"] == "transforms[0]"
+    assert err.context["field"] == "transforms[0].python"
 
 
 def test_transform_returning_a_batch_dataframe_fails_clearly(spark, events: Path) -> None:

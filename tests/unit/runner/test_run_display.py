@@ -51,13 +51,110 @@ def test_live_table_lists_every_node_with_its_progress() -> None:
     s = _records(clock)
     s.transition("raw", NodeState.STARTING)
     s.transition("raw", NodeState.RUNNING)
-    s.add_progress("raw", BatchProgress(batch_id=2, input_rows=10, duration_ms=30))
+    s.add_progress("raw", BatchProgress(batch_id=2, input_rows=10, duration_ms=30,
+                                        input_rows_per_second=4.0,
+                                        processed_rows_per_second=333.3,
+                                        timestamp=_iso(clock() - 12.03)))
     table = LiveProgress(console=None, clock=clock).table(s.snapshot(), clock())
     rich = Console(record=True, width=150)
     rich.print(table)
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in rich.export_text().splitlines() if line.startswith("│")}
+    assert rows["raw"] == ["running", "2", "12s ago", "4.0", "333.3", "30 ms", "10", "0.0s"]
+    assert rows["clean"] == ["pending", "-", "-", "-", "-", "-", "0", "-"]
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+CONTRACT_BATCH = {  # what the foreachBatch writer reports for a quarantining contract
+    "batch_id": 0,
+    "outputs": {"main": {"rows": 274, "committed": True},
+                "quarantine": {"rows": 2, "committed": True}},
+    "metrics": {"contract": {"rows": 276, "rows_written": 274, "rows_quarantined": 2,
+                             "decision": "quarantine",
+                             "violations": {"event_type.pattern": 1, "price.minimum": 2}}},
+}
+
+
+def test_keeping_up_columns_show_last_batch_and_totals_of_what_was_set_aside() -> None:
+    from rich.console import Console
+
+    clock = FakeClock()
+    s = _records(clock)
+    s.transition("raw", NodeState.STARTING)
+    s.transition("raw", NodeState.RUNNING)
+    s.add_batch_result("raw", CONTRACT_BATCH)
+    s.add_progress("raw", BatchProgress(batch_id=0, input_rows=276, input_rows_per_second=0.0,
+                                        processed_rows_per_second=11.0, duration_ms=900))
+    second = {**CONTRACT_BATCH, "batch_id": 1,
+              "outputs": {"main": {"rows": 9}, "quarantine": {"rows": 1}},
+              "metrics": {"contract": {"rows": 10, "rows_written": 9, "rows_quarantined": 1,
+                                       "decision": "quarantine",
+                                       "violations": {"price.minimum": 1}}}}
+    s.add_batch_result("raw", second)
+    rich = Console(record=True, width=200)
+    rich.print(LiveProgress(console=None, clock=clock).table(s.snapshot(), clock()))
     text = rich.export_text()
-    assert "raw" in text and "running" in text and "batch 2 · 10 rows" in text
-    assert "clean" in text and "pending" in text
+    header = next(line for line in text.splitlines() if "node" in line and "state" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "node", "state", "batch", "last batch", "in/s", "proc/s", "batch time", "rows in",
+        "quarantined", "violations", "time"]
+    raw = next(line for line in text.splitlines() if line.startswith("│ raw"))
+    cells = [c.strip() for c in raw.split("│")[1:-1]]
+    assert cells[4] == "-"                      # first batch: Spark reports 0.0 in/s
+    assert cells[8:10] == ["1 / 3", "1 / 4"]     # last batch / total
+    assert "last batch / total" in text
+
+    console = CaptureConsole()
+    plain = PlainProgress(console, clock=clock)
+    plain.tick(s)
+    plain.batch("raw", BatchProgress(batch_id=1, input_rows=10, input_rows_per_second=2.5,
+                                     processed_rows_per_second=8.0, duration_ms=1200))
+    assert console.output.rstrip().endswith(
+        "raw: batch 1 · 10 rows · 2.5 in/s · 8.0 proc/s · 1,200 ms · "
+        "1 quarantined (3 total) · 1 violations (4 total)")
+
+    s.transition("raw", NodeState.SUCCEEDED)
+    summary = CaptureConsole()
+    render_summary(summary, "succeeded", s.snapshot(), {}, 5.0, now=clock(), queries_s=2.0)
+    lines = summary.output.splitlines()
+    assert "Run succeeded in 5.0s (queries 2.0s)" in lines
+    head = next(line for line in lines if line.startswith("node"))
+    assert head.split("  ")[:1] == ["node"] and "quarantined  violations" in head
+    row = next(line for line in lines if line.startswith("raw "))
+    assert row.split()[:7] == ["raw", "succeeded", "1", "276", "283", "3", "4"]
+
+
+def test_dead_letters_and_dropped_rows_are_counted() -> None:
+    from tauro_compile.runner.display import batch_issues
+
+    assert batch_issues({"metrics": {"dead_letter": {"good": 7, "bad": 3}}}) == {
+        "dead letters": 3}
+    assert batch_issues({"metrics": {"contract": {"rows": 10, "rows_written": 6,
+                                                  "decision": "drop",
+                                                  "violations": {"a": 4}}}}) == {
+        "violations": 4, "dropped": 4}
+    assert batch_issues({"outputs": {"main": {"rows": 5}}}) == {}
+
+
+def test_preview_cells_render_nested_values_as_json_text() -> None:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from pyspark.sql import Row
+
+    from tauro_compile.runner.display import preview_cell
+
+    row = Row(user=Row(id="u1", tags=["a", "b"]), at=datetime(2024, 5, 1, 10, 0))
+    assert preview_cell(row) == ('{"user": {"id": "u1", "tags": ["a", "b"]}, '
+                                 '"at": "2024-05-01 10:00:00"}')
+    assert preview_cell({"k": Decimal("1.50")}) == '{"k": "1.50"}'
+    assert preview_cell([1, None]) == "[1, null]"
+    assert preview_cell(None) == "null" and preview_cell(3.5) == "3.5"
 
 
 def test_summary_lists_nodes_and_previews_final_output() -> None:
