@@ -356,10 +356,21 @@ def _probe_servers(servers: str, protocol: str, node_name: str, field: str) -> s
                                      bootstrap_servers=servers,
                                      expected="a reachable Kafka broker (host:port)",
                                      actual="; ".join(reasons) or "nothing"),
-        hint="start the broker (locally: `make kafka`) or fix kafka.bootstrap.servers "
-             "(KAFKA_BOOTSTRAP_SERVERS in the example project)",
+        hint=broker_hint(),
         cause=ConnectionError("; ".join(reasons)),
     )
+
+
+def broker_hint() -> str:
+    """How to get a broker there: `make kafka` only inside a Tauro checkout, where it exists."""
+    from tauro_compile.environment import checkout_dir
+
+    fix = "or fix kafka.bootstrap.servers in the node (or the variable it reads)"
+    checkout = checkout_dir()
+    if checkout is not None:
+        return f"start the broker (in {checkout}: `make kafka` runs one on 127.0.0.1:9092) {fix}"
+    return ("start the broker (a local one: `docker run -d -p 9092:9092 apache/kafka:3.9.1`, "
+            f"see the kafka-to-delta template's README) {fix}")
 
 
 def _speaks_kafka(sock: socket.socket) -> bool:

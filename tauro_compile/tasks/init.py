@@ -26,15 +26,30 @@ RENAMED = {"gitignore": ".gitignore"}
 _SKIPPED = {"__pycache__", ".DS_Store"}
 _TEXT_SUFFIXES = {".yml", ".yaml", ".md", ".py", ".jinja", ".sql", ".txt", ".json", ".toml", ""}
 
+# The same steps as the README's quickstart (and each template's README).
 _NEXT_STEPS = {
-    "files-to-delta": ["tauro compile", "tauro run --profile dev"],
+    "files-to-delta": ["tauro compile", "tauro run"],
     "kafka-to-delta": [
-        "export KAFKA_BOOTSTRAP_SERVERS=localhost:9092   # your broker",
+        "export KAFKA_BOOTSTRAP_SERVERS=localhost:9092   # your broker (README.md: a local one)",
         "tauro compile",
-        "tauro run --profile dev",
+        "tauro run",
     ],
-    "rate-to-console": ["tauro compile", "tauro run --profile dev"],
+    "rate-to-console": ["tauro compile", "tauro run"],
 }
+
+
+def path_hint() -> str | None:
+    """How to put `tauro` on PATH when it is not there (a venv not activated), else None."""
+    import shutil
+    import sys
+
+    if shutil.which("tauro"):
+        return None
+    scripts = Path(sys.executable).parent
+    if (scripts / "activate").is_file():
+        return (f"`tauro` is not on your PATH: run `source {scripts / 'activate'}` first "
+                f"(or call {scripts / 'tauro'})")
+    return f"`tauro` is not on your PATH: add {scripts} to it (or call {scripts / 'tauro'})"
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,9 @@ def run_init(directory: Path, template: str = "files-to-delta", force: bool = Fa
         console.out(f"Created project '{name}' in {directory} from template '{template}' "
                     f"({len(written)} files).")
         console.out("")
+        hint = path_hint()
+        if hint:
+            console.out(hint)
         console.out("Next steps:")
         console.out(f"  cd {directory}")
         for step in _NEXT_STEPS[template]:

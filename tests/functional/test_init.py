@@ -159,3 +159,26 @@ def test_project_name_is_an_identifier():
 def test_unknown_template_is_a_usage_error():
     with pytest.raises(UsageError):
         template_files("nope", "x")
+
+
+def test_next_steps_match_the_readme_quickstart_and_say_how_to_get_tauro_on_path(
+        tmp_path, monkeypatch):
+    import sys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    quickstart = readme[readme.index("## Quickstart"):readme.index("## The two commands")]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # `tauro` not on PATH
+    result = invoke("init", str(tmp_path / "shop"))
+    lines = result.output.splitlines()
+    steps = lines[lines.index("Next steps:") + 1:]
+    steps = [s.strip() for s in steps[:steps.index("")]]
+    assert steps == [f"cd {tmp_path / 'shop'}", "tauro compile", "tauro run"]
+    for step in steps[1:]:
+        assert step in quickstart
+    activate = Path(sys.executable).parent / "activate"
+    assert f"`tauro` is not on your PATH: run `source {activate}` first" in result.output
+    assert "source .venv/bin/activate" in quickstart
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # tauro on PATH: no hint
+    again = invoke("init", str(tmp_path / "shop2"))
+    assert "not on your PATH" not in again.output

@@ -142,3 +142,22 @@ def test_artifacts_follow_the_umask(make_project) -> None:
     for path in (project / "target" / "manifest.json", project / "target" / "compiled" /
                  "orders.yml"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
+
+
+def test_a_jvm_that_cannot_start_points_at_the_log_with_its_words(make_project,
+                                                                  tmp_path) -> None:
+    project = make_project(PROJECT)
+    java = tmp_path / "jdk" / "bin" / "java"  # answers -version, dies when asked to run
+    java.parent.mkdir(parents=True)
+    java.write_text('#!/bin/sh\nif [ "$1" = "-version" ]; then\n'
+                    '  echo \'openjdk version "17.0.99" 2025-01-01\' >&2; exit 0\nfi\n'
+                    'echo "Error: broken JVM for the test" >&2\nexit 1\n')
+    java.chmod(0o755)
+    done = tauro_process(project, "run", env={"JAVA_HOME": str(tmp_path / "jdk")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "Error: could not start Spark (master local[2]): " in done.stderr
+    log_line = next(line for line in done.stderr.splitlines() if line.startswith("Log: "))
+    log_rel = log_line.removeprefix("Log: ")
+    assert f"hint: the JVM's own words are in the log file ({log_rel}); check the profile's " \
+           "spark settings (`tauro debug` checks Java, the jars and the master)" in done.stderr
+    assert "broken JVM for the test" in (project / log_rel).read_text()

@@ -145,6 +145,18 @@ def test_unreachable_broker_fails_the_node_quickly_naming_node_and_servers(
     error = run_results(project)["nodes"]["raw_clicks"]["error"]
     assert f"node 'raw_clicks': cannot reach the Kafka bootstrap servers {servers}" in error
     assert "Connection refused" in error
+    summary = run_results(project)["nodes"]["raw_clicks"]["error_summary"]
+    assert "hint: start the broker (in " in summary and "`make kafka` runs one" in summary
+
+
+def test_broker_hint_outside_a_checkout_needs_no_make_target(monkeypatch) -> None:
+    from tauro_compile import environment
+    from tauro_compile.streaming.kafka import broker_hint
+
+    monkeypatch.setattr(environment, "checkout_dir", lambda: None)
+    hint = broker_hint()
+    assert "make" not in hint and "docker run -d -p 9092:9092 apache/kafka:3.9.1" in hint
+    assert "kafka-to-delta template's README" in hint
 
 
 def test_a_topic_that_does_not_exist_fails_with_a_suggestion(spark, kafka_broker,
@@ -160,3 +172,47 @@ def test_a_topic_that_does_not_exist_fails_with_a_suggestion(spark, kafka_broker
     assert node["status"] == "failed" and node["batches"] == 0
     assert "Kafka topic 'clikstream-" in node["error"] and "does not exist" in node["error"]
     assert f"did you mean '{topic}'?" in node["error"] + (node["error_summary"] or "")
+
+
+PARSE_FAIL = {
+    "tauro_project.yml": CHAIN["tauro_project.yml"],
+    "profiles.yml": CHAIN["profiles.yml"],
+    "nodes/raw_clicks.yml": """
+        input:
+          format: kafka
+          options:
+            kafka.bootstrap.servers: "{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}"
+            subscribe: "{{ env_var('IN_TOPIC') }}"
+            startingOffsets: earliest
+          parse_json: true
+          json_schema: "id BIGINT"
+          include_metadata: true
+          on_parse_error: fail
+        output: {format: delta, path: "{{ target.paths.warehouse }}/clicks"}
+    """,
+}
+
+
+def test_a_record_that_does_not_parse_is_explained_in_taurus_words(spark, kafka_broker,
+                                                                   tmp_path: Path) -> None:
+    from tauro_compile.streaming.failures import KAFKA_PARSE_HINT
+
+    topic = unique_topic("parse")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ['{"id": 1}', "not json"], keys=["a", "b"])
+    project = write_project(tmp_path / "parse", PARSE_FAIL)
+    result = tauro_in_process("run", "--project-dir", project, "--plain",
+                              env={"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+                                   "IN_TOPIC": topic})
+    assert result.exit_code == 1
+    stderr = result.stderr
+    first = next(line for line in stderr.splitlines() if line.startswith("Node 'raw_clicks'"))
+    assert first == (f"Node 'raw_clicks' failed: a Kafka record does not parse with the "
+                     f"declared json_schema (topic {topic}, partition 0, offset 1): value is "
+                     "not valid JSON; value starts with: not json")
+    lines = (project / "nodes" / "raw_clicks.yml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "on_parse_error: fail" in text)
+    assert f"  node file: nodes/raw_clicks.yml:{line} (input.on_parse_error)" in stderr
+    assert f"  hint: {KAFKA_PARSE_HINT}" in stderr
+    for wrong in ("TASK_WRITE_FAILED", "checkpoint cannot", "delete", "Traceback"):
+        assert wrong not in stderr
