@@ -103,6 +103,12 @@ def node_issues(record: NodeRecord) -> tuple[dict[str, int], dict[str, int]]:
     for key, value in summed.items():
         if value is not None and key in totals:
             totals[key] = int(value)
+    # Kafka records dropped by `on_parse_error: drop` (counted from the query progress).
+    progress = record.last_progress
+    if record.parse_dropped or (progress is not None and progress.parse_dropped is not None):
+        last["dropped"] = last.get("dropped", 0) + ((progress.parse_dropped or 0)
+                                                    if progress is not None else 0)
+        totals["dropped"] = totals.get("dropped", 0) + record.parse_dropped
     return last, totals
 
 

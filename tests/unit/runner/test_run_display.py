@@ -140,6 +140,15 @@ def test_dead_letters_and_dropped_rows_are_counted() -> None:
         "violations": 4, "dropped": 4}
     assert batch_issues({"outputs": {"main": {"rows": 5}}}) == {}
 
+    from tauro_compile.runner.display import node_issues
+
+    clock = FakeClock()
+    s = _records(clock)
+    s.add_progress("raw", BatchProgress(batch_id=0, input_rows=10, parse_dropped=2))
+    s.add_progress("raw", BatchProgress(batch_id=1, input_rows=10, parse_dropped=1))
+    assert node_issues(s.get("raw")) == ({"dropped": 1}, {"dropped": 3})
+    assert node_issues(s.get("clean")) == ({}, {})
+
 
 def test_preview_cells_render_nested_values_as_json_text() -> None:
     from datetime import datetime
