@@ -16,7 +16,7 @@ import pytest
 
 pexpect = pytest.importorskip("pexpect")
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # its own tauro run, with its own JVM
 
 PROJECT = {
     "tauro_project.yml": """

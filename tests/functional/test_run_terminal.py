@@ -56,6 +56,7 @@ def tauro_process(project: Path, *args: str, env: dict[str, str] | None = None,
                           preexec_fn=lambda: os.umask(umask), check=False)
 
 
+@pytest.mark.spark  # its own tauro run process, with its own JVM
 @pytest.mark.slow
 def test_terminal_shows_tauros_lines_only_and_the_log_file_has_the_jvms(make_project) -> None:
     project = make_project(PROJECT)
