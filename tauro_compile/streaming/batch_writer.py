@@ -248,17 +248,24 @@ class FormatBatchSink:
 
     def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
         df = self.prepare(df) if self.prepare else df
-        rows = df.count()
         opts = spark_options(self.output.options, node_name=self.node_name, field="output.options")
         if self.output.format == "console":
-            table = df._show_string(int(opts.get("numRows", 20)),  # what df.show() prints
-                                    truncate=is_true(opts.get("truncate", "true")))
+            # Counted and shown from one read: a second scan of the source would also be
+            # counted twice in the query's numInputRows.
+            df.persist()
+            try:
+                rows = df.count()
+                table = df._show_string(int(opts.get("numRows", 20)),  # what df.show() prints
+                                        truncate=is_true(opts.get("truncate", "true")))
+            finally:
+                df.unpersist()
             text = f"{self.node_name}: batch {batch_id}\n{table.rstrip()}"
             if self.printer is not None:
                 self.printer(self.node_name, batch_id, text)
             else:
                 print(text, flush=True)  # a console sink's whole point; no runner to ask
         else:
+            rows = df.count()
             writer = df.write.format(self.output.format).mode("append").options(**opts)
             if self.output.partition_by:
                 writer = writer.partitionBy(*self.output.partition_by)

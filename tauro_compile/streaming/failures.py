@@ -238,7 +238,8 @@ def explain_text(text: str | None, *, project_dir: str | Path | None = None,
             hint = hint or last_hint
         user = tuple(f for f in frames if is_user_file(f.file, project_dir))
         shown = tuple(_shown_frame(f, project_dir) for f in user)
-        on_executor = "PythonException" in text or "stage failure" in text
+        on_executor = any(marker in text for marker in (
+            "PythonException", "stage failure", "TASK_WRITE_FAILED", "Task failed while"))
         if message.startswith("node '") or hint:  # a Tauro message, in Tauro's words
             kind = "tauro"
         elif on_executor:
@@ -382,10 +383,10 @@ def _candidate_lines(text: str) -> list[str]:
         if body == before:
             break
     lines = []
-    for raw in body.splitlines():
+    for raw in body.split("\n=== Streaming Query ===")[0].splitlines():
         line = raw.strip()
         if not line or _JAVA_FRAME.match(raw) or line.startswith(("at ", "Caused by:",
-                                                                   "JVM stacktrace")):
+                                                                   "JVM stacktrace", "===")):
             continue
         lines.append(_SQLSTATE.sub("", line) or line)
     return lines

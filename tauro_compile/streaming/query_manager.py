@@ -178,10 +178,12 @@ class StreamingQueryManager:
         try:
             ended = started.query.awaitTermination(timeout)
         except Exception as exc:
-            raise explain_query_failure(
+            error = explain_query_failure(
                 exc, started.node.name, started.checkpoint_location,
                 python_error=self.failure_of(name),
-                project_dir=context_value(self.context, "project_dir")) from exc
+                project_dir=context_value(self.context, "project_dir"))
+            # The cause is the Python error behind the failure when there is one.
+            raise error from (error.__cause__ or exc)
         return True if ended is None else bool(ended)
 
 def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str, *,
@@ -218,13 +220,13 @@ def explain_query_failure(exc: BaseException, node_name: str, checkpoint: str, *
     )
 
 def _cause_messages(exc: BaseException) -> list[str]:
-    """First lines of the chain of causes pyspark captured from the JVM (`_cause`)."""
+    """The chain of causes pyspark captured from the JVM (`_cause`), each whole."""
     messages: list[str] = []
     cause = getattr(exc, "_cause", None)
     while cause is not None and len(messages) < 10:
         desc = str(getattr(cause, "_desc", None) or cause).strip()
-        if desc:
-            messages.append(desc.splitlines()[0])
+        if desc:  # whole: a Python traceback from an executor is inside a cause
+            messages.append(desc)
         cause = getattr(cause, "_cause", None)
     return messages
 
