@@ -10,7 +10,6 @@ when the compile succeeded (see `manifest.py`).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,15 +118,7 @@ class CompiledProject:
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
                     environ: Mapping[str, str] | None = None) -> CompiledProject:
     """Compile the project of `options`; ProjectError with every problem, or UsageError."""
-    # A compile allocates many small, acyclic objects; the cyclic collector's passes over
-    # them cost more than a third of the time on large projects and would free nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _compile(options, write_artifacts, os.environ if environ is None else environ)
-    finally:
-        if collecting:
-            gc.enable()
+    return _compile(options, write_artifacts, os.environ if environ is None else environ)
 
 
 def _compile(options: ProjectOptions, write_artifacts: bool,
