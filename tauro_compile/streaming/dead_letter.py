@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.streaming import storage
-from tauro_compile.streaming.batch_writer import BatchContext, BatchStage, register_stage_factory
+from tauro_compile.streaming.batch_writer import BatchContext, BatchStage
 from tauro_compile.streaming.config import DeadLetterConfig, NodeConfig, OutputConfig
 from tauro_compile.streaming.context import spark_from_context
 from tauro_compile.streaming.exceptions import StreamingValidationError, create_error_context
@@ -150,5 +150,3 @@ def _kafka_options(node: NodeConfig, config: DeadLetterConfig) -> dict[str, Any]
     inherited = {k: v for k, v in node.input.options.items() if k.startswith("kafka.")}
     return {**inherited, **config.options, "topic": config.topic}
 
-
-register_stage_factory(METRICS_KEY, dead_letter_stages)

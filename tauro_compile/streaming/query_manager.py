@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # Imported for its side effect: nodes with `on_parse_error: dead_letter` get their batch stage.
-import tauro_compile.streaming.dead_letter  # noqa: F401
 from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import BatchStage, stages_for
 from tauro_compile.streaming.config import NodeConfig

@@ -329,16 +329,14 @@ class ForeachBatchStreamingWriter(BaseStreamingWriter):
 
 
 class StreamingWriterFactory:
-    """Maps sink format names to writer classes; `register` also adds the format to the registry."""
-
-    _writers: ClassVar[dict[str, type[BaseStreamingWriter]]] = {}
+    """Creates writers by format name from the format registry; `register` adds one to it."""
 
     @classmethod
     def create(cls, format: Any, context: Any) -> BaseStreamingWriter:
         """A writer for `format` (a name or a StreamingFormat) bound to `context`."""
         name = str(getattr(format, "value", format))
-        writer_cls = cls._writers.get(name)
-        if writer_cls is None:
+        spec = formats.sink(name)
+        if spec is None or spec.implementation is None:
             supported = cls.supported_formats()
             raise StreamingFormatNotSupportedError(
                 f"no streaming writer for output format '{name}'",
@@ -347,24 +345,26 @@ class StreamingWriterFactory:
                                              actual=name),
                 hint=did_you_mean(name, supported) or f"supported: {', '.join(supported)}",
             )
-        return writer_cls(context)
+        return formats.implementation_of(spec)(context)
 
     @classmethod
     def register(cls, name: str, writer_cls: type[BaseStreamingWriter],
                  spec: formats.FormatSpec | None = None) -> None:
-        """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it."""
-        formats.register_implementation(name, "sink", f"writer {writer_cls.__name__}", spec)
-        cls._writers[name] = writer_cls
+        """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it.
+
+        Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
+        (no required path or options). `unregister` undoes it.
+        """
+        formats.register_implementation(name, "sink", writer_cls, spec)
+
+    @classmethod
+    def unregister(cls, name: str) -> None:
+        """Forget a registered writer; a built-in format name gets its built-in writer back."""
+        formats.unregister_format(name, "sink")
 
     @classmethod
     def supported_formats(cls) -> list[str]:
-        return sorted(cls._writers)
-
-
-for _writer in (DeltaStreamingWriter, ConsoleStreamingWriter, MemoryStreamingWriter,
-                ParquetStreamingWriter, JsonStreamingWriter, KafkaStreamingWriter,
-                ForeachBatchStreamingWriter):
-    StreamingWriterFactory.register(_writer.format_name, _writer)
+        return sorted(n for n, spec in formats.sinks().items() if spec.implementation)
 
 
 def _kind(data_type: Any) -> str:
