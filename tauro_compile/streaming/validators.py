@@ -15,7 +15,6 @@ nodes sharing a checkpoint, no two nodes writing the same sink.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
     node_name_of,
 )
+from tauro_compile.streaming.merge import deep_merge
 from tauro_compile.streaming.secrets import shown_value
 
 _FORMAT_FIELDS = ("input.format", "output.format", "contract.quarantine.format")
@@ -165,20 +165,8 @@ def with_streaming_defaults(node: Any, defaults: Mapping[str, Any]) -> Any:
     own = raw.get("streaming") or {}
     if not isinstance(own, Mapping):
         return node
-    merged = _deep_merge(copy.deepcopy(dict(defaults)), own)
-    if isinstance(own.get("trigger"), Mapping) and "type" in own["trigger"]:
-        merged["trigger"] = dict(own["trigger"])
-    raw["streaming"] = merged
+    raw["streaming"] = deep_merge(defaults, own)
     return raw
-
-
-def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            base[key] = _deep_merge(dict(base[key]), value)
-        else:
-            base[key] = value
-    return base
 
 
 def sink_identity(out: OutputConfig, query_name: str) -> tuple[str, ...] | None:

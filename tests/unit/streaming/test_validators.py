@@ -185,3 +185,15 @@ def test_node_issues_in_pipeline_name_the_node() -> None:
     assert info.value.context["node_name"] == "broken"
     assert info.value.context["field"] == "output.path"
     assert "node 'broken'" in info.value.message
+
+
+def test_pipeline_defaults_merge_like_the_compiler_a_node_trigger_replaces_the_default() -> None:
+    """One merge rule: the node's trigger is taken whole, never merged into the default's."""
+    pipeline = {"type": "streaming",
+                "streaming": {"trigger": {"type": "available_now"}, "output_mode": "append"},
+                "nodes": [node(streaming={"trigger": {"interval": "5 seconds"}}), node(
+                    name="b", output={"format": "delta", "path": "/tmp/out/b"}, streaming={})]}
+    first, second = StreamingValidator().validate_streaming_pipeline_config(pipeline)
+    assert first.streaming.trigger.type.value == "processing_time"
+    assert first.streaming.trigger.interval == "5 seconds"
+    assert second.streaming.trigger.type.value == "available_now"
