@@ -6,7 +6,6 @@ one compile reports all of them at once.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,7 @@ from tauro_compile.compiler.problems import split_field
 from tauro_compile.compiler.references import ContractChecker, ReferenceChecker, Signature
 from tauro_compile.compiler.resolve import NodeDraft, ResolvedNode
 from tauro_compile.errors import Problem, did_you_mean
+from tauro_compile.streaming.collisions import collisions
 from tauro_compile.streaming.config import NodeConfig, check_node
 from tauro_compile.streaming.config import option_warnings as _option_warnings
 
@@ -160,64 +160,24 @@ def ddl_columns(ddl: str) -> set[str] | None:
 
 
 def collision_problems(nodes: Iterable[ResolvedNode]) -> list[Problem]:
-    """Two nodes sharing a checkpoint, an output or a query name: every one of them is named."""
-    by_checkpoint: dict[str, list[ResolvedNode]] = {}
-    by_output: dict[tuple[str, ...], list[ResolvedNode]] = {}
-    by_query: dict[str, list[ResolvedNode]] = {}
-    for node in nodes:
-        streaming = node.config.streaming
-        if streaming.checkpoint_location:
-            by_checkpoint.setdefault(_location_key(streaming.checkpoint_location), []).append(node)
-        key = output_key(node.config)
-        if key is not None:
-            by_output.setdefault(key, []).append(node)
-        by_query.setdefault(node.config.query_name, []).append(node)
-    problems: list[Problem] = []
-    for location, group in by_checkpoint.items():
-        problems += _shared(group, "checkpoint location", ("streaming", "checkpoint_location"),
-                            location, "each node needs its own checkpoint; remove the explicit "
-                            "checkpoint_location to get <checkpoints>/<node name>")
-    for key, group in by_output.items():
-        problems += _shared(group, "output", ("output",), " ".join(key),
-                            "two streams writing one sink interleave and break exactly-once; "
-                            "write to separate sinks and union downstream")
-    for query, group in by_query.items():
-        problems += _shared(group, "query name", ("streaming", "query_name"), query,
-                            "Spark refuses two active queries with one name")
-    return problems
+    """Two nodes sharing a checkpoint, an output or a query name: every one of them is named.
 
+    The rule is the streaming layer's (`streaming.collisions`, shared with the library's
+    validator); this adds each node's file and line.
+    """
+    nodes = list(nodes)
 
-def output_key(config: NodeConfig) -> tuple[str, ...] | None:
-    """What identifies the sink a node writes to (None for sinks that cannot collide)."""
-    out = config.output
-    if out.table_name:
-        return ("table", out.table_name.lower())
-    if out.path:
-        return ("path", _location_key(out.path))
-    if out.format == "kafka" and "topic" in out.options:
-        servers = str(out.options.get("kafka.bootstrap.servers", ""))
-        return ("kafka topic", str(out.options["topic"]), "on", servers)
-    return None
+    def label(position: int) -> str:
+        draft = nodes[position].draft
+        return f"'{draft.name}' ({draft.file})"
 
-
-def _location_key(location: str) -> str:
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:/", location):
-        return location.rstrip("/")
-    return os.path.normpath(location)
-
-
-def _shared(group: list[ResolvedNode], what: str, path: tuple[str, ...], value: str,
-            hint: str) -> list[Problem]:
-    if len(group) < 2:
-        return []
     problems = []
-    for node in group:
-        others = [n for n in group if n is not node]
-        listing = ", ".join(f"'{o.draft.name}' ({o.draft.file})" for o in others)
-        problems.append(node_problem(
-            node, f"{what} shared with {listing}", path, code=f"shared_{what.replace(' ', '_')}",
-            found=value, expected=f"a {what} no other node uses", hint=hint,
-        ))
+    for collision in collisions([node.config for node in nodes], names=False):
+        for position, issue in collision.issues(label):
+            problems.append(node_problem(
+                nodes[position], issue.message, split_field(issue.field), found=issue.found,
+                expected=issue.expected, hint=issue.hint,
+                code=f"shared_{collision.what.replace(' ', '_')}"))
     return problems
 
 

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from tauro_compile.errors import did_you_mean
 from tauro_compile.streaming import formats
-from tauro_compile.streaming.config import ConfigIssue, NodeConfig, OutputConfig, check_node
+from tauro_compile.streaming.collisions import collisions
+from tauro_compile.streaming.config import ConfigIssue, NodeConfig, check_node
 from tauro_compile.streaming.constants import PipelineType
 from tauro_compile.streaming.exceptions import (
     StreamingFormatNotSupportedError,
@@ -169,50 +170,11 @@ def with_streaming_defaults(node: Any, defaults: Mapping[str, Any]) -> Any:
     return raw
 
 
-def sink_identity(out: OutputConfig, query_name: str) -> tuple[str, ...] | None:
-    """What makes two outputs the same sink (a path, a table, a topic), or None if unshared."""
-    if out.table_name:
-        return ("table", out.table_name.lower())
-    if out.path:
-        return ("path", out.path.rstrip("/"))
-    if out.format == "memory":
-        return ("memory", query_name)
-    if out.format == "kafka":
-        return ("kafka", str(out.options.get("kafka.bootstrap.servers")), str(out.options.get("topic")))
-    return None
-
-
 def _cross_node_issues(nodes: list[NodeConfig]) -> list[tuple[str | None, ConfigIssue]]:
-    issues: list[tuple[str | None, ConfigIssue]] = []
-    owners: dict[tuple[Any, ...], tuple[int, str]] = {}
-
-    def claim(position: int, key: tuple[Any, ...], name: str, field: str, message: str) -> bool:
-        index, other = owners.setdefault(key, (position, name))
-        if index != position:
-            issues.append((name, ConfigIssue(field, message.replace("{other}", other),
-                                             expected="a different value per node",
-                                             found=str(key[-1]))))
-        return index == position
-
-    for position, node in enumerate(nodes):
-        name = node.name
-        if claim(position, ("name", name), name, "name", f"two nodes are named '{name}'"):
-            claim(position, ("query", node.query_name), name, "streaming.query_name",
-                  f"query name '{node.query_name}' is also used by node '{{other}}'")
-        if node.streaming.checkpoint_location:
-            location = node.streaming.checkpoint_location.rstrip("/")
-            claim(position, ("checkpoint", location), name, "streaming.checkpoint_location",
-                  f"checkpoint '{location}' is also used by node '{{other}}'; "
-                  "each query needs its own")
-        outputs = [("output", node.output)]
-        if node.contract is not None and node.contract.quarantine is not None:
-            outputs.append(("contract.quarantine", node.contract.quarantine))
-        for prefix, out in outputs:
-            identity = sink_identity(out, node.query_name)
-            if identity is not None:
-                claim(position, ("sink", *identity), name, f"{prefix}.path",
-                      f"node '{{other}}' already writes the sink {':'.join(identity)}")
-    return issues
+    """What nodes share that they may not: the one rule of `streaming.collisions`."""
+    return [(nodes[position].name, issue)
+            for collision in collisions(nodes)
+            for position, issue in collision.issues(lambda p: f"node '{nodes[p].name}' (nodes[{p}])")]
 
 
 def _raw_format_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -166,9 +166,11 @@ def test_pipeline_duplicates_are_errors() -> None:
     by_field = {(i["node_name"], i["field"]): i for i in issues}
     assert ("b", "streaming.checkpoint_location") in by_field
     assert ("b", "output.path") in by_field  # b writes a's sink
-    assert "node 'a'" in by_field[("b", "output.path")]["message"]
+    assert "node 'a' (nodes[0])" in by_field[("b", "output.path")]["message"]
+    assert ("a", "streaming.checkpoint_location") in by_field  # every claimant is named
     assert ("a", "name") in by_field
-    assert info.value.context["node_name"] == "b"
+    assert "node 'a' (nodes[0])" in by_field[("a", "name")]["message"]
+    assert info.value.context["node_name"] == "a"
 
 
 def test_pipeline_shape_errors() -> None:
