@@ -220,10 +220,14 @@ class ContractConfig(ConfigModel):
         return self
 
 
+# A node's name is part of its checkpoint path, its Delta txnAppId and Spark's query name.
+NODE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
+
+
 class NodeConfig(ConfigModel):
     """A fully resolved streaming node: what `StreamingQueryManager` starts."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=NODE_NAME_PATTERN)
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     input: InputConfig

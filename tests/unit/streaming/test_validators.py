@@ -199,3 +199,11 @@ def test_pipeline_defaults_merge_like_the_compiler_a_node_trigger_replaces_the_d
     assert first.streaming.trigger.type.value == "processing_time"
     assert first.streaming.trigger.interval == "5 seconds"
     assert second.streaming.trigger.type.value == "available_now"
+
+
+@pytest.mark.parametrize("name", ["my node", "a/b", "../up", "-dash"])
+def test_node_names_follow_the_compilers_rule(name: str) -> None:
+    """A name becomes a checkpoint folder and a query name: the library refuses what compile does."""
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator().validate_streaming_node_config(node(name=name))
+    assert info.value.context["field"] == "name"
