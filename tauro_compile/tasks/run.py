@@ -23,6 +23,7 @@ from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
     from tauro_compile.runner.plan import RunPlan
 
@@ -31,35 +32,42 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
             metrics_port: int | None = None) -> int:
     """Compile the project and run the selected nodes; the process exit code."""
     from tauro_compile.compiler.compile import compile_project
-    from tauro_compile.runner.display import failure_message
-    from tauro_compile.runner.execute import execute_plan
-    from tauro_compile.runner.python_paths import prepare_python_paths
-    from tauro_compile.streaming.secrets import mask_structure
+    from tauro_compile.runner.python_paths import project_imports
 
     compiled = compile_project(options)
     plan = compiled.to_run_plan()
     if not plan.nodes:
         console.out("No nodes selected: nothing to run.")
         return EXIT_OK
-    prepare_python_paths(plan)
     from tauro_compile.tasks.locate import all_checkpoints
 
     lock = take_run_lock(plan, console, all_checkpoints(compiled))
     python_logs_to_file(plan)
     try:
-        spark = session_for(plan)
-        invocation = {
-            "project_dir": str(options.project_dir), "profile": plan.profile,
-            "select": list(options.select), "exclude": list(options.exclude),
-            "vars": mask_structure(dict(options.vars), compiled.secret_values),
-        }
-        port = metrics_port if metrics_port is not None else plan.metrics_port
-        report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
-                              invocation=invocation, known_secrets=compiled.secret_values,
-                              lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
-                              driver_log=driver_log_path(plan))
+        with project_imports(plan):
+            return _run_plan(options, console, compiled, plan, fail_fast, lock, metrics_port)
     finally:
         lock.release()
+
+
+def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
+              plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None) -> int:
+    """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
+    from tauro_compile.runner.display import failure_message
+    from tauro_compile.runner.execute import execute_plan
+    from tauro_compile.streaming.secrets import mask_structure
+
+    spark = session_for(plan)
+    invocation = {
+        "project_dir": str(options.project_dir), "profile": plan.profile,
+        "select": list(options.select), "exclude": list(options.exclude),
+        "vars": mask_structure(dict(options.vars), compiled.secret_values),
+    }
+    port = metrics_port if metrics_port is not None else plan.metrics_port
+    report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
+                          invocation=invocation, known_secrets=compiled.secret_values,
+                          lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
+                          driver_log=driver_log_path(plan))
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
         console.err(failure_message(report.outcome.records, options.profile, project_dir))
