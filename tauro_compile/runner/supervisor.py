@@ -39,9 +39,8 @@ from tauro_compile.runner.engine import NodeStartError, QueryActivity, QueryEngi
 from tauro_compile.runner.failures import Explanation, explain_failure
 from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
-from tauro_compile.streaming.durations import parse_duration
+from tauro_compile.streaming.config import FailurePolicy
 
-BACKOFF_CAP_SECONDS = 300.0
 DRIVER_EXIT_GRACE_SECONDS = 3.0   # after a failed JVM call, how long to wait for the exit
 BatchCallback = Callable[[str, BatchProgress], None]
 TickCallback = Callable[[RunState], None]
@@ -73,12 +72,6 @@ def topological_order(nodes: tuple[PlannedNode, ...] | list[PlannedNode]) -> lis
             order.append(n)
         remaining = [n for n in remaining if n.name not in done]
     return order
-
-
-def restart_delay(backoff: str, attempt: int) -> float:
-    """Seconds to wait before restart number `attempt` (1-based): doubling, capped."""
-    base = parse_duration(backoff, maximum=None).seconds
-    return min(base * (2 ** (attempt - 1)), max(base, BACKOFF_CAP_SECONDS))
 
 
 class RunSupervisor:
@@ -295,12 +288,13 @@ class RunSupervisor:
                 handle.stop()
         policy = node.config.on_failure
         restarts_done = self.state.get(node.name).restarts
-        if restarts_done >= policy.max_restarts:
+        delay = FailurePolicy(action="restart", max_restarts=policy.max_restarts,
+                              backoff=policy.backoff).restart_delay(restarts_done)
+        if delay is None:
             self._node_failed(node, f"stalled: {why}", retryable=False,
                               hint=f"restarted {restarts_done} time(s) already "
                                    f"(on_failure.max_restarts {policy.max_restarts})")
             return
-        delay = restart_delay(policy.backoff, restarts_done + 1)
         self.state.transition(node.name, NodeState.PENDING, not_before=self._clock() + delay,
                               reason=f"restart {restarts_done + 1}/{policy.max_restarts} in "
                                      f"{delay:g}s after a stall: {why}")
@@ -315,9 +309,8 @@ class RunSupervisor:
         detail = Explanation(summary, found.details, hint or found.hint).render()
         policy = node.config.on_failure
         restarts_done = max(record.attempts - 1, 0)
-        if (retryable and policy.action == "restart" and restarts_done < policy.max_restarts
-                and self._stop_reason is None):
-            delay = restart_delay(policy.backoff, restarts_done + 1)
+        delay = policy.restart_delay(restarts_done)
+        if retryable and delay is not None and self._stop_reason is None:
             self.state.transition(
                 node.name, NodeState.PENDING, error=error, error_summary=detail,
                 not_before=self._clock() + delay,

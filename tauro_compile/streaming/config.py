@@ -186,12 +186,26 @@ class StreamingConfig(ConfigModel):
         return max(STALL_INTERVALS * interval, STALL_MIN_SECONDS)
 
 
+BACKOFF_CAP_SECONDS = 300.0
+
+
 class FailurePolicy(ConfigModel):
-    """What the runner does when the node's query fails."""
+    """What happens when the node's query fails: the run fails, or the node restarts.
+
+    `tauro run` and `StreamingPipelineManager` both apply it through `restart_delay`.
+    """
 
     action: Literal["fail", "restart"] = "fail"
     max_restarts: int = Field(default=3, ge=0, le=100)
     backoff: str = "5 seconds"
+
+    def restart_delay(self, restarts_done: int) -> float | None:
+        """Seconds before the next restart after `restarts_done` restarts, or None when the
+        policy allows no more: doubling from `backoff`, capped at 300 s (or `backoff`)."""
+        if self.action != "restart" or restarts_done >= self.max_restarts:
+            return None
+        base = parse_duration(self.backoff, maximum=None).seconds
+        return min(base * (2 ** restarts_done), max(base, BACKOFF_CAP_SECONDS))
 
     @field_validator("backoff")
     @classmethod

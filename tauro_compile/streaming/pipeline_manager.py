@@ -3,8 +3,10 @@
 Deliberately modest (the runner owns real orchestration): a node depends on another when its
 input path or table is the other's output. Nodes start in the given order as soon as their
 upstreams allow: a bounded upstream (once / available_now) must have *completed*, an
-unbounded one must be running and have finished a batch. A node whose upstream failed is
-skipped. Node states: pending, starting, running, completed, failed, stopped, skipped, where
+unbounded one must be running and have finished a batch. A failed node restarts after its
+backoff when its `on_failure` policy says so (`action: restart`, `max_restarts`, doubling
+`backoff`: the same rule as `tauro run`); a node that cannot run as configured (a validation
+error at start) is not restarted. A node whose upstream failed is skipped. Node states: pending, starting, running, completed, failed, stopped, skipped, where
 "completed" means the query ended by itself without an exception.
 
 Each pipeline is supervised by one thread of a pool of `max_concurrent_pipelines`; more
@@ -21,11 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tauro_compile.streaming.collisions import location_key
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.context import context_value
 from tauro_compile.streaming.exceptions import (
     StreamingError,
     StreamingPipelineError,
+    StreamingValidationError,
     create_error_context,
     handle_streaming_error,
 )
@@ -59,6 +63,8 @@ class NodeRun:
     ended_at: float | None = None
     batches: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_progress: dict[str, Any] | None = None
+    restarts: int = 0
+    not_before: float | None = None   # a restart waits for its backoff
 
     @property
     def name(self) -> str:
@@ -215,6 +221,8 @@ class StreamingPipelineManager:
             if run.stop_event.is_set():
                 node.state, node.reason = "skipped", "the pipeline was stopped before it started"
                 continue
+            if node.not_before is not None and time.time() < node.not_before:
+                continue
             ready, skip_reason = _upstreams_ready(node, run.nodes)
             if skip_reason:
                 node.state, node.reason = "skipped", skip_reason
@@ -228,8 +236,10 @@ class StreamingPipelineManager:
             node.query = run.queries.create_and_start_query(
                 node.config, run.execution_id, run.pipeline_name)
         except StreamingError as exc:
-            node.state, node.error, node.error_hint = "failed", exc.message, exc.hint
+            # A node that cannot run as configured is not restarted; anything else may be.
             node.ended_at = time.time()
+            _failed(node, exc.message, exc.hint,
+                    retry=not isinstance(exc, StreamingValidationError))
             return
         started = run.queries.started_query(node.config.query_name)
         node.checkpoint_location = started.checkpoint_location if started else None
@@ -257,11 +267,25 @@ def _refresh(node: NodeRun, stopping: bool) -> None:
     exc = query.exception()
     if exc is not None:
         explained = explain_query_failure(exc, node.name, node.checkpoint_location or "")
-        node.state, node.error, node.error_hint = "failed", explained.message, explained.hint
+        _failed(node, explained.message, explained.hint, retry=not stopping)
     elif node.stop_requested or stopping:
         node.state = "stopped"
     else:
         node.state = "completed"
+
+
+def _failed(node: NodeRun, error: str, hint: str | None, *, retry: bool) -> None:
+    """The node failed: back to pending after its backoff if its `on_failure` policy allows
+    another restart (the same rule as `tauro run`), else failed."""
+    delay = node.config.on_failure.restart_delay(node.restarts) if retry else None
+    node.error, node.error_hint = error, hint
+    if delay is None:
+        node.state = "failed"
+        return
+    node.restarts += 1
+    node.state, node.query, node.not_before = "pending", None, time.time() + delay
+    node.reason = (f"restart {node.restarts}/{node.config.on_failure.max_restarts} in "
+                   f"{delay:g}s after: {error.splitlines()[0] if error else 'a failure'}")
 
 
 def _upstreams_ready(node: NodeRun, nodes: dict[str, NodeRun]) -> tuple[bool, str | None]:
@@ -283,7 +307,8 @@ def _upstreams_ready(node: NodeRun, nodes: dict[str, NodeRun]) -> tuple[bool, st
 
 
 def _upstreams(node: NodeConfig, nodes: list[NodeConfig]) -> list[str]:
-    """Names of the nodes whose output is this node's input (same path or table)."""
+    """Names of the nodes whose output is this node's input (same path or table, compared as
+    the collision rule compares sinks). The library has no `ref`, so paths are the edges."""
     mine = _location(node.input.path, node.input.table_name)
     if mine is None:
         return []
@@ -295,7 +320,7 @@ def _location(path: str | None, table_name: str | None) -> tuple[str, str] | Non
     if table_name:
         return ("table", table_name.lower())
     if path:
-        return ("path", path.rstrip("/"))
+        return ("path", location_key(path))
     return None
 
 
@@ -321,6 +346,7 @@ def _node_status(node: NodeRun) -> dict[str, Any]:
         "error": node.error,
         "hint": node.error_hint,
         "reason": node.reason,
+        "restarts": node.restarts,
         "started_at": node.started_at,
         "ended_at": node.ended_at,
     }

@@ -7,7 +7,8 @@ from runner_fakes import FakeClock, FakeEngine, Script, node, plan, progress
 
 from tauro_compile.runner.engine import NodeStartError
 from tauro_compile.runner.state import NodeState
-from tauro_compile.runner.supervisor import RunSupervisor, restart_delay
+from tauro_compile.runner.supervisor import RunSupervisor
+from tauro_compile.streaming.config import FailurePolicy
 
 
 def _run(p, engine, clock, **kw):
@@ -204,7 +205,11 @@ def test_upstream_outside_the_plan_counts_as_available() -> None:
 
 @pytest.mark.parametrize(("attempt", "expected"), [(1, 5), (2, 10), (3, 20), (10, 300)])
 def test_restart_delay_doubles_and_is_capped(attempt: int, expected: float) -> None:
-    assert restart_delay("5 seconds", attempt) == expected
+    policy = FailurePolicy(action="restart", max_restarts=10, backoff="5 seconds")
+    assert policy.restart_delay(attempt - 1) == expected
+    assert FailurePolicy(action="restart", max_restarts=attempt - 1).restart_delay(attempt - 1) \
+        is None  # no restart left
+    assert FailurePolicy(action="fail").restart_delay(0) is None
 
 
 def test_engine_bug_at_start_fails_the_node_not_the_run() -> None:
