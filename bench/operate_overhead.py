@@ -89,7 +89,7 @@ def _scrape(url: str, stop: threading.Event, out: list[float]) -> None:
 def in_process_costs() -> tuple[float, float]:
     """(µs per scrape of a 10-node run, µs per histogram observation)."""
     from tauro_compile.runner.metrics import RunMetrics
-    from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+    from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
     state = RunState([NodeRecord(f"n{i}", f"p.n{i}", False) for i in range(10)])
     for i in range(10):

@@ -40,9 +40,9 @@ from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNo
 from tauro_compile.compiler.selector import SelectableNode, select_nodes
 from tauro_compile.compiler.yaml_source import LineIndex
 from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mean
-from tauro_compile.runner.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.textfiles import read_text
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tauro_compile.runner.engine import OutputPreview
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.engine import OutputPreview
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 STATE_STYLES = {
     NodeState.PENDING: "dim", NodeState.STARTING: "cyan", NodeState.RUNNING: "blue",

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from tauro_compile.runner.plan import RunPlan
+from tauro_compile.streaming.plan import RunPlan
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import BatchStage, stages_for
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.context import (
+    StreamingContext,
     checkpoint_root_from_context,
     context_value,
     spark_from_context,
@@ -64,7 +65,7 @@ class StreamingQueryManager:
     """Starts and tracks streaming queries of nodes on the context's SparkSession."""
 
     def __init__(self, context: Any, *, validator: StreamingValidator | None = None) -> None:
-        self.context = context
+        self.context = StreamingContext.of(context)
         self.validator = validator or StreamingValidator(context_value(context, "format_policy"))
         self._started: dict[str, StartedQuery] = {}
         self._lock = threading.Lock()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
-    from tauro_compile.runner.plan import RunPlan
+    from tauro_compile.streaming.plan import RunPlan
 
 
 def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,

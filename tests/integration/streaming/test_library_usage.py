@@ -143,7 +143,7 @@ def test_bounded_pipeline_runs_downstream_after_upstream_completes(spark, tmp_pa
     execution_id = spm.start_pipeline("medallion", pipeline)
     assert spm.wait_for_pipeline(execution_id, timeout=180)
     results = spm.get_results(execution_id)
-    assert results["state"] == "completed" and results["completed"] is True
+    assert results["state"] == "succeeded" and results["completed"] is True
     assert results["nodes"]["silver"]["upstreams"] == ["bronze"]
     assert results["nodes"]["bronze"]["rows_out"] == 6
     assert results["nodes"]["silver"]["rows_out"] == 4

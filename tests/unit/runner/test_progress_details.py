@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tauro_compile.runner.spark_engine import _backlog_total, parse_progress, source_backlog
+from tauro_compile.streaming.spark_engine import _backlog_total, parse_progress, source_backlog
 
 KAFKA = {
     "id": "q", "runId": "r", "name": "orders", "timestamp": "2026-01-01T10:00:00.000Z",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from runner_fakes import FakeClock, FakeEngine, Script, node, plan, progress
 
-from tauro_compile.runner.engine import NodeStartError
-from tauro_compile.runner.state import NodeState
-from tauro_compile.runner.supervisor import RunSupervisor
 from tauro_compile.streaming.config import FailurePolicy
+from tauro_compile.streaming.engine import NodeStartError
+from tauro_compile.streaming.state import NodeState
+from tauro_compile.streaming.supervisor import RunSupervisor
 
 
 def _run(p, engine, clock, **kw):
@@ -224,7 +224,7 @@ def test_engine_bug_at_start_fails_the_node_not_the_run() -> None:
 
 
 def test_plan_order_is_made_topological() -> None:
-    from tauro_compile.runner.supervisor import topological_order
+    from tauro_compile.streaming.supervisor import topological_order
 
     nodes = [node("c", "b"), node("b", "a"), node("a"), node("z")]
     assert [n.name for n in topological_order(nodes)] == ["a", "z", "b", "c"]

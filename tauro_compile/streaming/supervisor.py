@@ -35,11 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
-from tauro_compile.runner.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
-from tauro_compile.runner.failures import Explanation, explain_failure
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
 from tauro_compile.streaming.config import FailurePolicy
+from tauro_compile.streaming.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
+from tauro_compile.streaming.node_failures import Explanation, explain_failure
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 DRIVER_EXIT_GRACE_SECONDS = 3.0   # after a failed JVM call, how long to wait for the exit
 BatchCallback = Callable[[str, BatchProgress], None]
@@ -99,6 +99,7 @@ class RunSupervisor:
              for n in self._order),
             clock=clock,
         )
+        engine.on_batch_result = self.state.add_batch_result
         self._handles: dict[str, QueryHandle] = {}
         self._stall_bounds = {n.name: n.config.streaming.stall_seconds() for n in self._order}
         self.driver_exit: str | None = None
