@@ -30,10 +30,11 @@ from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.context import StreamingContext, spark_from_context
 from tauro_compile.streaming.exceptions import (
     StreamingPipelineError,
+    StreamingValidationError,
     create_error_context,
     handle_streaming_error,
 )
-from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.plan import CycleError, PlannedNode, RunPlan, topological_generations
 from tauro_compile.streaming.state import NodeRecord, NodeState
 from tauro_compile.streaming.supervisor import RunOutcome, RunSupervisor
 from tauro_compile.streaming.validators import StreamingValidator
@@ -213,11 +214,23 @@ class StreamingPipelineManager:
 def pipeline_plan(pipeline_name: str, nodes: list[NodeConfig], context: Any) -> RunPlan:
     """The RunPlan of a library pipeline: edges from paths, ids `<pipeline>.<node>`."""
     project_dir = Path(str(StreamingContext.of(context).project_dir or "."))
+    edges = {n.name: tuple(upstreams(n, nodes)) for n in nodes}
+    try:
+        topological_generations(edges)
+    except CycleError as exc:
+        raise StreamingValidationError(
+            f"pipeline '{pipeline_name}': its nodes read each other's outputs in a circle: "
+            + " --> ".join(exc.cycle),
+            context=create_error_context("pipeline_plan", "StreamingPipelineManager",
+                                         field="nodes", expected="no cycle between nodes",
+                                         actual=" --> ".join(exc.cycle)),
+            hint="a node's input may not be (directly or not) its own output",
+        ) from None
     return RunPlan(
         project_name=pipeline_name, project_dir=project_dir, target_dir=project_dir / "target",
         profile="library",
         nodes=tuple(PlannedNode(name=n.name, unique_id=f"{pipeline_name}.{n.name}", config=n,
-                                depends_on=tuple(upstreams(n, nodes))) for n in nodes),
+                                depends_on=edges[n.name]) for n in nodes),
     )
 
 

@@ -38,7 +38,7 @@ from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
 from tauro_compile.streaming.config import FailurePolicy
 from tauro_compile.streaming.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
 from tauro_compile.streaming.node_failures import Explanation, explain_failure
-from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.plan import PlannedNode, RunPlan, topological_generations
 from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 DRIVER_EXIT_GRACE_SECONDS = 3.0   # after a failed JVM call, how long to wait for the exit
@@ -57,21 +57,10 @@ class RunOutcome:
 
 
 def topological_order(nodes: tuple[PlannedNode, ...] | list[PlannedNode]) -> list[PlannedNode]:
-    """`nodes` with every node after its upstreams, otherwise keeping the given order."""
+    """`nodes` with every node after its upstreams (generations, ties by name)."""
     by_name = {n.name: n for n in nodes}
-    done: set[str] = set()
-    order: list[PlannedNode] = []
-    remaining = list(nodes)
-    while remaining:
-        ready = [n for n in remaining
-                 if all(up in done or up not in by_name for up in n.depends_on)]
-        if not ready:  # a cycle: the compiler refuses these; keep the given order
-            ready = remaining[:1]
-        for n in ready:
-            done.add(n.name)
-            order.append(n)
-        remaining = [n for n in remaining if n.name not in done]
-    return order
+    generations = topological_generations({n.name: n.depends_on for n in nodes})
+    return [by_name[name] for generation in generations for name in generation]
 
 
 class RunSupervisor:

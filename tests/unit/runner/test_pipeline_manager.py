@@ -104,3 +104,16 @@ def test_stop_pipeline_stops_downstream_first() -> None:
     assert spm.stop_pipeline(run_id, timeout=30)
     assert engine.stop_order == ["silver", "bronze"]
     assert spm.get_results(run_id)["state"] == "stopped"
+
+
+def test_a_pipeline_whose_nodes_read_each_other_is_refused_naming_the_cycle() -> None:
+    import pytest
+
+    from tauro_compile.streaming import StreamingValidationError
+
+    a = node("a", {"format": "delta", "path": "/lake/b"}, {"format": "delta", "path": "/lake/a"})
+    b = node("b", {"format": "delta", "path": "/lake/a"}, {"format": "delta", "path": "/lake/b"})
+    spm = manager_with(FakeEngine(FakeClock()))
+    with pytest.raises(StreamingValidationError) as info:
+        spm.start_pipeline("loop", {"nodes": [a, b]})
+    assert "a --> b --> a" in str(info.value)
