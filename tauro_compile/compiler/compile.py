@@ -23,7 +23,7 @@ from tauro_compile.compiler.artifacts import write_compiled
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
 from tauro_compile.compiler.manifest import build_manifest, write_manifest
-from tauro_compile.compiler.masking import mask_string, secret_named_values
+from tauro_compile.compiler.masking import secret_named_values
 from tauro_compile.compiler.problems import split_field, validation_problems
 from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
 from tauro_compile.compiler.project import (
@@ -92,7 +92,7 @@ class CompiledProject:
 
     def mask(self, text: str) -> str:
         """`text` with secret placeholders and known secret values replaced by ***."""
-        return mask_string(text, self.secret_values)
+        return mask_text(text, self.secret_values)
 
     def to_run_plan(self) -> RunPlan:
         """The selected nodes as the runner's plan; `depends_on` keeps selected upstreams only."""
