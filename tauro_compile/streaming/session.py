@@ -215,6 +215,20 @@ def jvm_process() -> subprocess.Popen | None:
     return getattr(gateway, "proc", None) if gateway is not None else None
 
 
+def ignored_settings(active: SparkSession, master: str, conf: Mapping[str, str]) -> list[str]:
+    """The settings of a profile that an already active session does not have (`key: wanted,
+    session has found`): reusing that session means they are not applied."""
+    differing = []
+    current_master = active.sparkContext.master if hasattr(active, "sparkContext") else None
+    if current_master is not None and current_master != master:
+        differing.append(f"master: wanted {master}, session has {current_master}")
+    for key, value in conf.items():
+        found = active.conf.get(str(key), None)
+        if found != str(value):
+            differing.append(f"{key}: wanted {value}, session has {found}")
+    return differing
+
+
 def get_active_session() -> SparkSession | None:
     """The SparkSession active in this thread, or None (never starts a JVM)."""
     if "pyspark" not in sys.modules:

@@ -57,7 +57,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     from tauro_compile.runner.execute import execute_plan
     from tauro_compile.streaming.secrets import mask_structure
 
-    spark = session_for(plan)
+    spark = session_for(plan, console)
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
         "select": list(options.select), "exclude": list(options.exclude),
@@ -116,12 +116,24 @@ def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> Ru
     return lock
 
 
-def session_for(plan: RunPlan) -> SparkSession:
-    """The active SparkSession of this process, else one built from the plan's settings."""
-    from tauro_compile.streaming.session import build_spark_session, get_active_session
+def session_for(plan: RunPlan, console: Console | None = None) -> SparkSession:
+    """The active SparkSession of this process, else one built from the plan's settings.
+
+    Reusing an active session (a notebook, a test) means the profile's Spark settings that
+    differ from it are not applied: the console is told which.
+    """
+    from tauro_compile.streaming.session import (
+        build_spark_session,
+        get_active_session,
+        ignored_settings,
+    )
 
     active = get_active_session()
     if active is not None:
+        differing = ignored_settings(active, plan.spark.master, plan.spark.conf)
+        if differing and console is not None:
+            console.err("Warning: reusing the SparkSession already active in this process; "
+                        f"profile '{plan.profile}' settings not applied: " + "; ".join(differing))
         return active
     settings = plan.spark
     try:
