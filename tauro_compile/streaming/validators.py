@@ -15,7 +15,6 @@ nodes sharing a checkpoint, no two nodes writing the same sink.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,10 +32,9 @@ from tauro_compile.streaming.exceptions import (
     node_name_of,
 )
 from tauro_compile.streaming.merge import deep_merge
-from tauro_compile.streaming.secrets import shown_value
+from tauro_compile.streaming.model_issues import model_issues
 
 _FORMAT_FIELDS = ("input.format", "output.format", "contract.quarantine.format")
-_EXPECTED_SUFFIX = re.compile(r";\s*expected (.+)$")
 
 
 class StreamingValidator:
@@ -194,76 +192,18 @@ def _raw_format_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
     return issues
 
 
-_UNION_TAGS = frozenset({"str", "int", "float", "bool", "callable", "none", "dict", "list"})
-
-
 def _pydantic_issues(exc: ValidationError) -> list[ConfigIssue]:
-    issues: dict[str, ConfigIssue] = {}
-    union_types: dict[str, list[str]] = {}
-    for err in exc.errors():
-        loc = list(err["loc"])
-        tag = None
-        if loc and isinstance(loc[-1], str) and (loc[-1] in _UNION_TAGS or "[" in loc[-1]):
-            tag = loc.pop()  # which member of a union (str | int | ...) the error is about
-        loc = [p for p in loc if not (isinstance(p, str) and "[" in p)]
-        field = _dotted(loc)
-        if field.startswith("transforms[") and err["type"] in ("callable_type", "model_type"):
-            issues.setdefault(field, ConfigIssue(
-                field, "a transform must be {sql: ...}, {python: module:function} or a callable",
-                expected="a mapping or a callable", found=_found(err.get("input"))))
-            continue
-        secret = any(isinstance(p, str) and formats.is_secret_key(p) for p in loc)
-        if tag in _UNION_TAGS and err["type"].endswith(("_type", "_parsing")):
-            union_types.setdefault(field, []).append(str(tag))
-            issues[field] = ConfigIssue(
-                field, "value has the wrong type", expected=" or ".join(union_types[field]),
-                found=_found(err.get("input"), secret=secret))
-            continue
-        message = str(err["msg"]).removeprefix("Value error, ")
-        expected = (err.get("ctx") or {}).get("expected")
-        match = _EXPECTED_SUFFIX.search(message)
-        if match:
-            expected = expected or match.group(1)
-            message = message[: match.start()]
-        hint = None
-        if err["type"] == "missing":
-            expected = expected or "a value"
-            found = "nothing"
-        elif err["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
-            expected, found = "no such key", str(loc[-1])
-            hint = _extra_key_hint(loc)
-        else:
-            found = _found(err.get("input"), secret=secret)
-        issues.setdefault(field, ConfigIssue(field, message, expected=expected, found=found, hint=hint))
-    return list(issues.values())
-
-
-def _extra_key_hint(loc: list[Any]) -> str | None:
-    from tauro_compile.streaming import config
-
-    models = {"input": config.InputConfig, "output": config.OutputConfig,
-              "streaming": config.StreamingConfig, "contract": config.ContractConfig,
-              "on_failure": config.FailurePolicy, "watermark": config.WatermarkConfig,
-              "trigger": config.TriggerConfig, "dead_letter": config.DeadLetterConfig}
-    model = models.get(str(loc[-2])) if len(loc) > 1 else NodeConfig
-    if model is None:
-        return None
-    names = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
-    return did_you_mean(str(loc[-1]), sorted(names))
-
-
-def _dotted(loc: list[Any]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "node"
-
-
-def _found(value: Any, secret: bool = False) -> str:
-    if secret:
-        return "***"
-    return shown_value(repr(value) if isinstance(value, str) else value, limit=120)
+    """The streaming layer's one translation (`model_issues`), as ConfigIssues."""
+    issues = []
+    for issue in model_issues(exc, NodeConfig):
+        message, expected = issue.message, issue.expected
+        if (len(issue.path) == 2 and issue.path[0] == "transforms"
+                and issue.code in ("schema.model_type", "schema.callable_type")):
+            message = "a transform must be {sql: ...}, {python: module:function} or a callable"
+            expected = "a mapping or a callable"
+        issues.append(ConfigIssue(issue.field or "node", message, expected=expected,
+                                  found=issue.found, hint=issue.hint))
+    return issues
 
 
 def _error(issues: list[ConfigIssue], node_name: str | None, operation: str,

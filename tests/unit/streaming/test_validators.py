@@ -70,9 +70,10 @@ def test_every_issue_is_listed_with_field_expected_found() -> None:
     with pytest.raises(StreamingValidationError) as info:
         StreamingValidator().validate_streaming_node_config(bad)
     issues = {i["field"]: i for i in info.value.context["issues"]}
-    assert set(issues) == {"streaming.trigger", "streaming.output_mode"}
-    assert issues["streaming.trigger"]["expected"] == "a positive interval"
-    assert issues["streaming.output_mode"]["found"] == "'sideways'"
+    # The same fields, words and values the compiler reports (one translation of both).
+    assert set(issues) == {"streaming.trigger.interval", "streaming.output_mode"}
+    assert issues["streaming.trigger.interval"]["expected"] == "a positive interval"
+    assert issues["streaming.output_mode"]["found"] == "sideways"
     assert not isinstance(info.value, StreamingFormatNotSupportedError)
 
 
@@ -207,3 +208,23 @@ def test_node_names_follow_the_compilers_rule(name: str) -> None:
     with pytest.raises(StreamingValidationError) as info:
         StreamingValidator().validate_streaming_node_config(node(name=name))
     assert info.value.context["field"] == "name"
+
+
+def test_the_library_and_the_compiler_translate_a_model_error_the_same_way() -> None:
+    """One translation: same field, message, expected, found and hint from both front ends."""
+    from pydantic import ValidationError
+
+    from tauro_compile.compiler.problems import validation_problems
+
+    bad = node(input={"format": "rate", "optionz": {}},
+               streaming={"trigger": {"type": "processing_time", "interval": "ten"}})
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator().validate_streaming_node_config(bad)
+    library = {(i["field"], i["message"], i["expected"], i["found"], i["hint"])
+               for i in info.value.context["issues"]}
+    with pytest.raises(ValidationError) as raw:
+        NodeConfig.model_validate(bad)
+    compiled = {(p.field, p.message, p.expected, p.found, p.hint) for p in validation_problems(
+        raw.value, NodeConfig, file="nodes/events.yml", locate=lambda path: (None, "source"))}
+    assert library == compiled
+    assert ("input.optionz", "unknown field 'optionz'") in {(f, m) for f, m, *_ in library}
