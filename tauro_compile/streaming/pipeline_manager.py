@@ -202,13 +202,24 @@ class StreamingPipelineManager:
             "checkpoint_location": (started.checkpoint_location if started is not None
                                     else record.checkpoint_location),
             "upstreams": list(node.depends_on),
-            "last_progress": record.last_progress.to_dict() if record.last_progress else None,
+            "last_progress": _last_progress(query),
             "error": record.error_summary or record.error,
             "reason": record.reason,
             "restarts": max(record.attempts - 1, 0),
             "started_at": record.started_at,
             "ended_at": record.ended_at,
         }
+
+
+def _last_progress(query: Any) -> dict[str, Any] | None:
+    """Spark's own last progress document of the query (as `query.lastProgress` gives it)."""
+    if query is None:
+        return None
+    try:
+        progress = query.lastProgress
+    except Exception:  # a query whose JVM side is gone has nothing more to say
+        return None
+    return dict(progress) if progress is not None else None
 
 
 def pipeline_plan(pipeline_name: str, nodes: list[NodeConfig], context: Any) -> RunPlan:
