@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from tauro_compile.compiler.problems import split_field
-from tauro_compile.compiler.references import ContractChecker, ReferenceChecker, Signature
 from tauro_compile.compiler.resolve import NodeDraft, ResolvedNode
 from tauro_compile.errors import Problem, did_you_mean
-from tauro_compile.streaming.collisions import collisions
-from tauro_compile.streaming.config import NodeConfig, check_node
-from tauro_compile.streaming.config import option_warnings as _option_warnings
-
-# Columns a source produces whatever the user declares.
-RATE_COLUMNS = frozenset({"timestamp", "value"})
-KAFKA_METADATA_COLUMNS = frozenset(
-    {"key", "value", "topic", "partition", "offset", "timestamp", "timestampType", "headers"}
+from tauro_compile.streaming.code_checks import (
+    ContractChecker,
+    ReferenceChecker,
+    Signature,
+    reference_issue,
+    references,
+    watermark_issue,
 )
+from tauro_compile.streaming.collisions import collisions
+from tauro_compile.streaming.config import check_node
+from tauro_compile.streaming.config import option_warnings as _option_warnings
 
 
 def node_problem(node: ResolvedNode, message: str, path: tuple[str | int, ...] | None,
@@ -100,63 +101,11 @@ def option_warnings(node: ResolvedNode) -> list[Problem]:
 
 def watermark_problems(node: ResolvedNode) -> list[Problem]:
     """The watermark column must be a column of the input when its schema is known."""
-    inp = node.config.input
-    if inp.watermark is None:
+    issue = watermark_issue(node.config)
+    if issue is None:
         return []
-    columns = known_columns(node.config)
-    if columns is None:
-        return []
-    column = inp.watermark.column.split(".", 1)[0].strip("`")
-    if column in columns:
-        return []
-    return [node_problem(
-        node, f"watermark column '{column}' is not a column of the input",
-        ("input", "watermark", "column"), code="watermark_column",
-        expected=f"one of: {', '.join(sorted(columns))}", found=column,
-        hint="the watermark applies to the input as read, before any transform",
-    )]
-
-
-def known_columns(config: NodeConfig) -> set[str] | None:
-    """The input's columns when the node declares them (file schema, kafka JSON schema, rate)."""
-    inp = config.input
-    if inp.format == "rate":
-        return set(RATE_COLUMNS)
-    if inp.format == "file_stream" and isinstance(inp.schema_, str):
-        return ddl_columns(inp.schema_)
-    if inp.format == "kafka" and inp.parse_json and isinstance(inp.json_schema, str):
-        columns = ddl_columns(inp.json_schema)
-        if columns is not None and inp.include_metadata:
-            columns |= KAFKA_METADATA_COLUMNS
-        return columns
-    return None
-
-
-def ddl_columns(ddl: str) -> set[str] | None:
-    """Top-level column names of a Spark DDL schema (`a INT, b STRUCT<x: INT>`), None if unsure."""
-    text = ddl.strip()
-    if re.match(r"(?i)^struct\s*<", text) and text.endswith(">"):
-        text = text[text.index("<") + 1:-1]
-    columns: set[str] = set()
-    depth = 0
-    current = ""
-    for char in text + ",":
-        if char in "<(":
-            depth += 1
-        elif char in ">)":
-            depth -= 1
-        if char == "," and depth == 0:
-            item = current.strip()
-            current = ""
-            if not item:
-                continue
-            match = re.match(r"^(`[^`]+`|[^\s:]+)", item)
-            if not match:
-                return None
-            columns.add(match.group(1).strip("`"))
-        else:
-            current += char
-    return columns or None
+    return [node_problem(node, issue.message, split_field(issue.field), code="watermark_column",
+                         expected=issue.expected, found=issue.found, hint=issue.hint)]
 
 
 def collision_problems(nodes: Iterable[ResolvedNode]) -> list[Problem]:
@@ -184,25 +133,14 @@ def collision_problems(nodes: Iterable[ResolvedNode]) -> list[Problem]:
 def reference_problems(node: ResolvedNode, checker: ReferenceChecker) -> list[Problem]:
     """Python references (transforms, foreach_batch function, contract strategy) importable."""
     config = node.config
-    references: list[tuple[tuple[str | int, ...], str]] = []
-    for index, transform in enumerate(config.transforms):
-        python = getattr(transform, "python", None)
-        if python:
-            references.append((("transforms", index, "python"), python))
-    if config.output.function:
-        references.append((("output", "function"), config.output.function))
-    if config.contract is not None and config.contract.strategy:
-        references.append((("contract", "strategy"), config.contract.strategy))
     problems = []
-    for path, reference in references:
+    for path, reference in references(config):
         problems += checker.module_problems(reference)
-        found = checker.problem(reference)
-        if found is not None:
-            message, hint = found
-            problems.append(node_problem(
-                node, message, path, code="unimportable", found=reference, hint=hint,
-                expected="an importable 'module:function' (the project directory is on sys.path)",
-            ))
+        issue = reference_issue(checker, path, reference)
+        if issue is not None:
+            problems.append(node_problem(node, issue.message, path, code="unimportable",
+                                         found=issue.found, hint=issue.hint,
+                                         expected=issue.expected))
             continue
         if path[0] == "transforms":
             step = config.transforms[int(path[1])]

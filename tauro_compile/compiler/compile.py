@@ -34,12 +34,12 @@ from tauro_compile.compiler.project import (
     discover,
     load_project,
 )
-from tauro_compile.compiler.references import ContractChecker, ReferenceChecker
 from tauro_compile.compiler.rendering import TOKEN, Renderer
 from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNode, Resolver
 from tauro_compile.compiler.selector import SelectableNode, select_nodes
 from tauro_compile.compiler.yaml_source import LineIndex
 from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mean
+from tauro_compile.streaming.code_checks import ContractChecker, ReferenceChecker
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
 from tauro_compile.streaming.plan import PlannedNode, RunPlan

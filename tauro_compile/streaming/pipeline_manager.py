@@ -84,7 +84,8 @@ class StreamingPipelineManager:
         self.context = StreamingContext.of(context)
         self.max_concurrent_pipelines = max_concurrent_pipelines
         self.poll_interval = poll_interval
-        self.validator = StreamingValidator(self.context.format_policy)
+        self.validator = StreamingValidator(self.context.format_policy,
+                                            project_dir=self.context.project_dir)
         self._engine_factory = engine_factory or self._spark_engine
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent_pipelines,
                                             thread_name_prefix="tauro-pipeline")

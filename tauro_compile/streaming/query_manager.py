@@ -21,7 +21,6 @@ from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.context import (
     StreamingContext,
     checkpoint_root_from_context,
-    context_value,
     spark_from_context,
 )
 from tauro_compile.streaming.exceptions import (
@@ -66,7 +65,8 @@ class StreamingQueryManager:
 
     def __init__(self, context: Any, *, validator: StreamingValidator | None = None) -> None:
         self.context = StreamingContext.of(context)
-        self.validator = validator or StreamingValidator(context_value(context, "format_policy"))
+        self.validator = validator or StreamingValidator(
+            self.context.format_policy, project_dir=self.context.project_dir)
         self._started: dict[str, StartedQuery] = {}
         self._lock = threading.Lock()
 

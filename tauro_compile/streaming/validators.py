@@ -1,7 +1,9 @@
 """`StreamingValidator`: turn a node or pipeline config into typed `NodeConfig`s, or say all that is wrong.
 
-Built only on the typed models (`NodeConfig.model_validate`) and the registry rules
-(`config.check_node`), so it accepts exactly what the readers and writers can run. The
+Built only on the typed models (`NodeConfig.model_validate`), the registry rules
+(`config.check_node`) and the code rules (`code_checks`: importable references, a valid
+contract file, a watermark on an input column), the same the compiler applies, so it accepts
+exactly what the readers and writers can run. The
 pipeline checks add what needs several nodes at once: unique names and query names, no two
 nodes sharing a checkpoint, no two nodes writing the same sink.
 
@@ -16,12 +18,18 @@ nodes sharing a checkpoint, no two nodes writing the same sink.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tauro_compile.errors import did_you_mean
 from tauro_compile.streaming import formats
+from tauro_compile.streaming.code_checks import (
+    ContractChecker,
+    ReferenceChecker,
+    node_code_issues,
+)
 from tauro_compile.streaming.collisions import collisions
 from tauro_compile.streaming.config import ConfigIssue, NodeConfig, check_node
 from tauro_compile.streaming.constants import PipelineType
@@ -40,8 +48,11 @@ _FORMAT_FIELDS = ("input.format", "output.format", "contract.quarantine.format")
 class StreamingValidator:
     """Validates streaming nodes and pipelines against the models and the format registry."""
 
-    def __init__(self, format_policy: Any = None) -> None:
+    def __init__(self, format_policy: Any = None, *, project_dir: str | Path | None = None) -> None:
+        """`project_dir`: where relative contract paths and the project's modules are found
+        (default: the working directory; `sys.path` is searched for modules too)."""
         self.format_policy = format_policy
+        self.project_dir = Path(project_dir) if project_dir is not None else Path.cwd()
 
     def validate_streaming_node_config(self, node_config: Mapping[str, Any] | NodeConfig) -> NodeConfig:
         """The node as a NodeConfig; raises with every issue listed when it cannot run."""
@@ -114,7 +125,8 @@ class StreamingValidator:
                 node = NodeConfig.model_validate(dict(node_config))
             except ValidationError as exc:
                 return None, _raw_format_issues(node_config) + _pydantic_issues(exc)
-        return node, check_node(node) + self._policy_issues(node)
+        return node, check_node(node) + self._policy_issues(node) + node_code_issues(
+            node, ReferenceChecker(self.project_dir), ContractChecker(self.project_dir))
 
     def _policy_issues(self, node: NodeConfig) -> list[ConfigIssue]:
         issues = []

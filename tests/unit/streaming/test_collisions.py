@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +32,34 @@ def quarantined(name: str, path: str, quarantine: str) -> dict[str, Any]:
                                       "quarantine": {"format": "delta", "path": quarantine}})
 
 
+CONTRACT = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: urn:test:c
+version: 1.0.0
+status: active
+schema:
+  - name: events
+    properties:
+      - name: value
+        logicalType: integer
+"""
+
+
 def validate(*nodes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pipeline's issues, validated in a project that has the contract the nodes name."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        (project / "contracts").mkdir()
+        (project / "contracts" / "c.yaml").write_text(CONTRACT)
+        return _issues(StreamingValidator(project_dir=project), list(nodes))
+
+
+def _issues(validator: StreamingValidator, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
-        StreamingValidator().validate_streaming_pipeline_config({"nodes": list(nodes)})
+        validator.validate_streaming_pipeline_config({"nodes": nodes})
     except StreamingValidationError as exc:
         return exc.context["issues"]
     return []

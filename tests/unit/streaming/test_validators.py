@@ -228,3 +228,24 @@ def test_the_library_and_the_compiler_translate_a_model_error_the_same_way() -> 
         raw.value, NodeConfig, file="nodes/events.yml", locate=lambda path: (None, "source"))}
     assert library == compiled
     assert ("input.optionz", "unknown field 'optionz'") in {(f, m) for f, m, *_ in library}
+
+
+def test_the_library_checks_the_nodes_code_and_contract_like_the_compiler(tmp_path) -> None:
+    """Unimportable transforms, a missing contract, a watermark on no input column: refused
+    by the library as by the compiler (they used to pass the library and fail at start)."""
+    (tmp_path / "steps.py").write_text("def clean(df):\n    return df\n")
+    bad = node(input={"format": "file_stream", "file_format": "json", "path": "/tmp/in",
+                      "schema": "id BIGINT, ts TIMESTAMP",
+                      "watermark": {"column": "event_time", "delay": "1 minute"}},
+               transforms=[{"python": "steps:clena"}, {"python": "nosuchmodule:f"}],
+               contract={"path": "contracts/missing.yaml", "policy": "warn"})
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator(project_dir=tmp_path).validate_streaming_node_config(bad)
+    issues = {i["field"]: i for i in info.value.context["issues"]}
+    assert issues["input.watermark.column"]["expected"] == "one of: id, ts"
+    assert issues["transforms[0].python"]["hint"] == "did you mean 'clean'?"
+    assert "cannot be found" in issues["transforms[1].python"]["message"]
+    assert "does not exist" in issues["contract.path"]["message"]
+
+    good = node(input={"format": "rate"}, transforms=[{"python": "steps:clean"}])
+    assert StreamingValidator(project_dir=tmp_path).validate_streaming_node_config(good)
