@@ -120,6 +120,9 @@ class OutputConfig(ConfigModel):
     value_columns: list[str] | None = None
     # foreach_batch: `module:function` called as function(batch_df, batch_id).
     function: str | None = None
+    # delta: a stream column whose type differs from the existing table's is refused before
+    # anything is written (`fail`), or cast to the table's type on every write (`cast`).
+    on_type_mismatch: Literal["fail", "cast"] = "fail"
 
 
 class TriggerConfig(ConfigModel):
@@ -335,11 +338,22 @@ def check_input(inp: InputConfig, trigger: TriggerConfig | None = None) -> list[
                 "input.parse_json", "`json_schema` is given but `parse_json` is false",
                 expected="true", found="false",
             ))
-    if inp.on_parse_error != "fail" and not inp.parse_json:
+    parsed_files = spec.name == "file_stream" and inp.file_format in ("json", "csv")
+    if inp.on_parse_error != "fail" and not inp.parse_json and not parsed_files:
         issues.append(ConfigIssue(
-            "input.on_parse_error", "`on_parse_error` only applies when `parse_json: true`",
+            "input.on_parse_error", "`on_parse_error` applies to kafka inputs with "
+            "`parse_json: true` and to json/csv file streams",
             found=inp.on_parse_error,
         ))
+    if parsed_files:
+        for key in ("mode", "columnNameOfCorruptRecord"):
+            if key in inp.options:
+                issues.append(ConfigIssue(
+                    f"input.options.{key}", f"option `{key}` is set by Tauro from "
+                    "`on_parse_error`", expected="no such option", found=str(inp.options[key]),
+                    hint="use `on_parse_error: fail | drop | dead_letter` (Spark's "
+                    "PERMISSIVE mode would turn bad records into rows of nulls)",
+                ))
     if (inp.on_parse_error == "dead_letter") != (inp.dead_letter is not None):
         issues.append(ConfigIssue(
             "input.dead_letter",
@@ -418,6 +432,11 @@ def check_output(out: OutputConfig, streaming: StreamingConfig, prefix: str = "o
     elif out.function:
         issues.append(ConfigIssue(
             f"{prefix}.function", "`function` is only for foreach_batch outputs", found=spec.name,
+        ))
+    if out.on_type_mismatch != "fail" and spec.name != "delta":
+        issues.append(ConfigIssue(
+            f"{prefix}.on_type_mismatch", "`on_type_mismatch` applies to delta outputs only",
+            found=spec.name,
         ))
     if (out.key_column or out.value_columns) and spec.name != "kafka":
         issues.append(ConfigIssue(

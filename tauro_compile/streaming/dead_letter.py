@@ -101,7 +101,8 @@ def as_kafka_records(letters: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     fields = [c for c in letters.columns if c not in ("key", HEADERS_COLUMN)]
-    columns = [F.col("key"), F.to_json(F.struct(*fields)).alias("value")]
+    key = F.col("key") if "key" in letters.columns else F.lit(None).cast("string").alias("key")
+    columns = [key, F.to_json(F.struct(*fields)).alias("value")]
     if HEADERS_COLUMN in letters.columns:
         columns.append(F.col(HEADERS_COLUMN))
     return letters.select(*columns)
@@ -135,7 +136,9 @@ def dead_letter_target(output: OutputConfig) -> str:
 
 def dead_letter_stages(node: NodeConfig, context: Any) -> list[BatchStage]:
     """The dead-letter stage of a node with `on_parse_error: dead_letter`, else nothing."""
-    if not node.input.parse_json or node.input.on_parse_error != "dead_letter":
+    parsed = node.input.parse_json or (node.input.format == "file_stream"
+                                       and node.input.file_format in ("json", "csv"))
+    if not parsed or node.input.on_parse_error != "dead_letter":
         return []
     output = dead_letter_output(node)
     if output.format == "kafka":

@@ -21,6 +21,7 @@ _STAGE_FAILURE = re.compile(
     r"^Job aborted due to stage failure:.*?most recent failure:.*?\)\s*:\s*", re.S)
 _PY_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b.*)$")
 _FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
+_USER_RAISED = re.compile(r"\[USER_RAISED_EXCEPTION\]\s*(.+?)(?:\s+SQLSTATE: \w+)?$", re.M)
 MAX_SUMMARY = 300
 MAX_DETAILS = 8
 _HINT_SUFFIX = re.compile(r"\s*\(hint: (.*)\)\s*$")
@@ -45,7 +46,8 @@ def explain_failure(text: str | None, *, checkpoint: str | None = None) -> Expla
     """The cause of a failure without JVM noise, its detail lines, and a hint when one is known."""
     if not text:
         return Explanation("unknown error")
-    python_error = _python_error(text)
+    raised = _USER_RAISED.search(text)  # Tauro's own raise_error() inside a task
+    python_error = _python_error(text) if raised is None else (raised.group(1).strip(), [])
     if python_error is not None:
         message, details = python_error
     else:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tauro_compile.errors import did_you_mean
-from tauro_compile.streaming import formats, storage
+from tauro_compile.streaming import file_parse, formats, storage
 from tauro_compile.streaming.config import InputConfig, NodeConfig, WatermarkConfig
 from tauro_compile.streaming.context import spark_from_context
 from tauro_compile.streaming.durations import parse_duration
@@ -146,6 +146,8 @@ class FileStreamReader(BaseStreamingReader):
                      "arrive) or fix input.path",
             )
         reader = self.stream_reader(inp, node_name).format(inp.file_format or "")
+        if file_parse.handles(inp):
+            return file_parse.load_parsed_files(reader, inp, node_name, path)
         if inp.schema_:
             reader = reader.schema(inp.schema_)
         elif inp.file_format in ("parquet", "orc"):

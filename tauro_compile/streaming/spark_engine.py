@@ -109,9 +109,11 @@ def _state_rows(doc: dict[str, Any]) -> int | None:
 
 def _parse_dropped(doc: dict[str, Any]) -> int | None:
     """Bad records of a kafka parse with `on_parse_error: drop` (they are filtered out)."""
+    from tauro_compile.streaming.file_parse import FILE_PARSE_METRIC
     from tauro_compile.streaming.kafka import PARSE_METRIC
 
-    row = (doc.get("observedMetrics") or {}).get(PARSE_METRIC)
+    metrics = doc.get("observedMetrics") or {}
+    row = metrics.get(PARSE_METRIC) or metrics.get(FILE_PARSE_METRIC)
     if not isinstance(row, dict) or row.get("bad") is None:
         return None
     return int(row["bad"])
