@@ -73,7 +73,7 @@ def placeholder_problems(draft: NodeDraft) -> list[Problem]:
                         "SELECT ... FROM {{ input }}", found="no {{ input }}",
                         hint="a sql step transforms the stream it receives, which it reads "
                         "as {{ input }}; a table read any other way is not that stream")
-    for path, value in _strings(draft.raw, ()):
+    for path, value in strings_of(draft.raw, ()):
         if path not in sql_paths and INPUT_PLACEHOLDER.search(value):
             add("{{ input }} is only meaningful in a sql transform", path,
                 code="input_outside_sql", found="{{ input }}", expected="{{ input }} only in `transforms[].sql`",
@@ -81,15 +81,16 @@ def placeholder_problems(draft: NodeDraft) -> list[Problem]:
     return problems
 
 
-def _strings(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:
+def strings_of(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """(path, text) of every string inside `value`."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, (*path, key))
+            yield from strings_of(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
+            yield from strings_of(item, (*path, index))
 
 
 def option_warnings(node: ResolvedNode) -> list[Problem]:

@@ -246,6 +246,17 @@ class _Compilation:
             rendered, ok = self._render_source(raw, prefix)
             if not ok:
                 continue
+            misplaced = [path for path, text in checks.strings_of(rendered, prefix)
+                         if checks.INPUT_PLACEHOLDER.search(text)]
+            for path in misplaced:
+                self.problems.add(Problem(
+                    "{{ input }} is only meaningful in a sql transform", file=PROJECT_FILE,
+                    line=self._project_line(path), field=".".join(map(str, path)),
+                    found="{{ input }}", expected="{{ input }} only in a node's "
+                    "`transforms[].sql`", hint=checks.INPUT_HINT, code="input_outside_sql",
+                ))
+            if misplaced:
+                continue
             if isinstance(rendered.get("path"), str):
                 rendered["path"] = absolute_path(rendered["path"], self.project.project_dir)
             try:

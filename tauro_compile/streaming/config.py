@@ -527,13 +527,21 @@ def _option_found(key: str, value: Any) -> str:
 
 
 def option_warnings(node: NodeConfig) -> list[ConfigIssue]:
-    """Unknown input option names close to a known one (Spark would ignore them silently)."""
-    return [
+    """Unknown option names close to a known one (Spark would ignore them silently)."""
+    issues = [
         ConfigIssue(f"input.options.{key}", f"unknown option `{key}` for format "
                     f"'{node.input.format}' (Spark ignores unknown options)", found=key,
                     hint=near)
         for key, near in option_rules.name_warnings(node.input.format, node.input.options)
     ]
+    issues += [
+        ConfigIssue(f"output.options.{key}", f"unknown option `{key}` for output format "
+                    f"'{node.output.format}' (Spark ignores unknown options)", found=key,
+                    hint=near)
+        for key, near in option_rules.name_warnings(node.output.format, node.output.options,
+                                                    sink=True)
+    ]
+    return issues
 
 
 def _close(word: str, names: Any) -> str | None:
