@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -146,6 +147,28 @@ def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def paused_gc(func: Callable[..., int]) -> Callable[..., int]:
+    """Pause the cyclic GC while a short-lived command runs, and restore it after.
+
+    Compiling allocates many small, acyclic objects: the collector's passes over them cost
+    over a third of a large project's compile and free nothing. Only the CLI tunes the GC (a
+    library call such as `compile_project` never touches process-wide state), and never for
+    `tauro run`, which lives for days. Restored on return, for in-process callers (tests).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_versions,
@@ -175,6 +198,7 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
 @click.option("--all-profiles", is_flag=True,
               help="Validate under every profile at once (CI); writes nothing.")
 @handle_errors
+@paused_gc
 def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
@@ -283,6 +307,7 @@ def debug(verbose: bool, log_format: str, log_path: Path | None, console: Any,
 @click.option("--output", "-o", type=click.Choice(["name", "json", "path"]), default="name",
               show_default=True)
 @handle_errors
+@paused_gc
 def ls_(output: str, console: Any, **kw: Any) -> int:
     """List the selected nodes."""
     from tauro_compile.tasks.ls import run_ls
@@ -295,6 +320,7 @@ def ls_(output: str, console: Any, **kw: Any) -> int:
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
               show_default=True)
 @handle_errors
+@paused_gc
 def graph(fmt: str, console: Any, **kw: Any) -> int:
     """Print the DAG of the selected nodes (mermaid or Graphviz dot)."""
     from tauro_compile.tasks.graph import run_graph

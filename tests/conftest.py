@@ -12,6 +12,7 @@ The shared JVM is guarded, because one dead JVM used to fail every Spark test af
 - ``_no_leaked_streaming_queries`` (autouse) stops every streaming query a test left running
   on the shared session and fails that test, naming the queries.
 - Tests under ``tests/unit/`` may not start a JVM: requesting ``spark`` there is an error.
+- ``_isolated_registries`` (autouse) drops the formats and batch stages a test registered.
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ def spark(request: pytest.FixtureRequest, _shared_spark: SharedSpark) -> SparkSe
         pytest.fail("unit tests must not start a JVM: move this test under tests/integration/",
                     pytrace=False)
     return _shared_spark.session(request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registries() -> Iterator[None]:
+    """Formats and batch stages a test registers are gone after it (no leak into later tests)."""
+    from tauro_compile.streaming import batch_writer, formats
+
+    saved_formats, saved_stages = formats.snapshot(), dict(batch_writer._STAGE_FACTORIES)
+    yield
+    formats.restore(saved_formats)
+    batch_writer._STAGE_FACTORIES.clear()
+    batch_writer._STAGE_FACTORIES.update(saved_stages)
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from tauro_compile.compiler.masking import has_secret_marker, mask_string
+from tauro_compile.compiler.masking import has_secret_marker
 from tauro_compile.streaming.formats import is_secret_key
-from tauro_compile.streaming.secrets import MASK
+from tauro_compile.streaming.secrets import MASK, mask_text
 
 COMPILED_DIR = "compiled"
 
@@ -30,7 +30,7 @@ _FLOW_PAIR = re.compile(
 
 def mask_rendered(text: str, known_secrets: tuple[str, ...]) -> str:
     """`text` (YAML) with secret placeholders, known secret values and secret-key values masked."""
-    text = mask_string(text, known_secrets)
+    text = mask_text(text, known_secrets)
     if not has_secret_marker(text):
         return text
     lines = text.split("\n")

@@ -10,7 +10,6 @@ when the compile succeeded (see `manifest.py`).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from tauro_compile.compiler.artifacts import write_compiled
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
 from tauro_compile.compiler.manifest import build_manifest, write_manifest
-from tauro_compile.compiler.masking import mask_string, secret_named_values
+from tauro_compile.compiler.masking import secret_named_values
 from tauro_compile.compiler.problems import split_field, validation_problems
 from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
 from tauro_compile.compiler.project import (
@@ -35,15 +34,15 @@ from tauro_compile.compiler.project import (
     discover,
     load_project,
 )
-from tauro_compile.compiler.references import ContractChecker, ReferenceChecker
 from tauro_compile.compiler.rendering import TOKEN, Renderer
 from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNode, Resolver
 from tauro_compile.compiler.selector import SelectableNode, select_nodes
 from tauro_compile.compiler.yaml_source import LineIndex
 from tauro_compile.errors import Problem, ProblemList, ProjectError, did_you_mean
-from tauro_compile.runner.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.code_checks import ContractChecker, ReferenceChecker
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.textfiles import read_text
 
@@ -96,7 +95,7 @@ class CompiledProject:
 
     def mask(self, text: str) -> str:
         """`text` with secret placeholders and known secret values replaced by ***."""
-        return mask_string(text, self.secret_values)
+        return mask_text(text, self.secret_values)
 
     def to_run_plan(self) -> RunPlan:
         """The selected nodes as the runner's plan; `depends_on` keeps selected upstreams only."""
@@ -122,15 +121,7 @@ class CompiledProject:
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
                     environ: Mapping[str, str] | None = None) -> CompiledProject:
     """Compile the project of `options`; ProjectError with every problem, or UsageError."""
-    # A compile allocates many small, acyclic objects; the cyclic collector's passes over
-    # them cost more than a third of the time on large projects and would free nothing.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _compile(options, write_artifacts, os.environ if environ is None else environ)
-    finally:
-        if collecting:
-            gc.enable()
+    return _compile(options, write_artifacts, os.environ if environ is None else environ)
 
 
 def _compile(options: ProjectOptions, write_artifacts: bool,
@@ -258,6 +249,17 @@ class _Compilation:
             prefix = ("sources", name)
             rendered, ok = self._render_source(raw, prefix)
             if not ok:
+                continue
+            misplaced = [path for path, text in checks.strings_of(rendered, prefix)
+                         if checks.INPUT_PLACEHOLDER.search(text)]
+            for path in misplaced:
+                self.problems.add(Problem(
+                    "{{ input }} is only meaningful in a sql transform", file=PROJECT_FILE,
+                    line=self._project_line(path), field=".".join(map(str, path)),
+                    found="{{ input }}", expected="{{ input }} only in a node's "
+                    "`transforms[].sql`", hint=checks.INPUT_HINT, code="input_outside_sql",
+                ))
+            if misplaced:
                 continue
             if isinstance(rendered.get("path"), str):
                 rendered["path"] = absolute_path(rendered["path"], self.project.project_dir)

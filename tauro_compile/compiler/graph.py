@@ -11,13 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 import networkx as nx
 
+from tauro_compile.streaming.plan import CycleError, topological_generations
 
-class GraphCycleError(ValueError):
-    """An ordering was asked of a graph that has a cycle; `cycle` is the path, e.g. [a, b, a]."""
-
-    def __init__(self, cycle: list[str]) -> None:
-        super().__init__("the graph has a cycle: " + " --> ".join(cycle))
-        self.cycle = cycle
+GraphCycleError = CycleError  # the core's: an ordering asked of a graph with a cycle
 
 
 class NodeGraph:
@@ -78,8 +74,9 @@ class NodeGraph:
         Raises GraphCycleError when the graph has a cycle.
         """
         try:
-            return [sorted(gen) for gen in nx.topological_generations(self._graph)]
-        except (nx.NetworkXUnfeasible, nx.NetworkXError):
+            return topological_generations(
+                {name: list(self._graph.predecessors(name)) for name in self._graph})
+        except CycleError:
             raise GraphCycleError(self.find_cycle() or []) from None
 
     def topological_order(self) -> list[str]:

@@ -22,7 +22,6 @@ import yaml
 from pydantic import ValidationError
 
 from tauro_compile.compiler.masking import secret_named_values, secret_values_in
-from tauro_compile.compiler.merge import deep_merge
 from tauro_compile.compiler.models import NodeSpec
 from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.project import ProjectConfig, ProjectFile
@@ -37,6 +36,7 @@ from tauro_compile.compiler.yaml_source import (
     yaml_problems,
 )
 from tauro_compile.errors import Problem, ProblemList
+from tauro_compile.streaming.merge import deep_merge
 from tauro_compile.streaming.option_rules import value_issues
 
 NODES_KEY = "nodes"

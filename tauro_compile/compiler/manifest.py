@@ -60,9 +60,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile import __version__
-from tauro_compile.compiler.masking import mask_structure
 from tauro_compile.errors import UsageError
 from tauro_compile.fileio import default_file_mode
+from tauro_compile.streaming.secrets import mask_structure
 
 if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledProject

@@ -35,7 +35,6 @@ from tauro_compile.streaming.config import (
     TransformConfig,
 )
 
-NODE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
 # Formats a `ref` input may ask for instead of the one derived from the upstream's sink.
 REF_FORMATS = ("delta", "delta_stream")
 
@@ -68,7 +67,6 @@ class InputSpec(InputConfig):
 class NodeSpec(NodeConfig):
     """One node as written in a node file (after defaults and profile overrides are merged)."""
 
-    name: str = Field(pattern=NODE_NAME_PATTERN)
     input: InputSpec  # type: ignore[assignment]
     transforms: list[TransformConfig] = Field(default_factory=list)  # type: ignore[assignment]
 

@@ -34,15 +34,15 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from tauro_compile.compiler.merge import deep_merge
 from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.project import read_project_text
 from tauro_compile.compiler.rendering import Renderer
 from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, ProjectError, UsageError, did_you_mean
-from tauro_compile.runner.plan import SparkSettings
 from tauro_compile.streaming.config import ConfigModel, OptionValue
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.merge import deep_merge
+from tauro_compile.streaming.plan import SparkSettings
 from tauro_compile.streaming.secrets import MASK
 
 PROFILES_FILE = "profiles.yml"

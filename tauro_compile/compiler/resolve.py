@@ -29,7 +29,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tauro_compile.compiler.merge import deep_merge
 from tauro_compile.compiler.models import NodeSpec, contract_dict
 from tauro_compile.compiler.problems import Locator, validation_problems
 from tauro_compile.compiler.profiles import absolute_path
@@ -37,6 +36,7 @@ from tauro_compile.compiler.rendering import TOKEN, TOKEN_START
 from tauro_compile.errors import Problem, did_you_mean
 from tauro_compile.streaming import formats
 from tauro_compile.streaming.config import InputConfig, NodeConfig, OutputConfig
+from tauro_compile.streaming.merge import deep_merge
 
 _INPUT_ORIGIN_KEYS = ("ref", "source", "format")
 

@@ -34,10 +34,14 @@ class ContractSchemaError(RunError):
         self.contract_id = contract_id
         self.violations = list(violations)
         self.rule_errors = list(rule_errors or [])
-        lines = "\n".join(f"  - {v}" for v in [*self.violations, *self.rule_errors])
+        found = [*self.violations, *self.rule_errors]
+        lines = "\n".join(f"  - {v}" for v in found)
+        # The first line is what a terminal summary shows: it names the column itself.
+        first = str(found[0]) if found else "no detail"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         super().__init__(
-            f"node '{node}': the stream's schema breaks contract '{contract_id}', "
-            f"nothing was written:\n{lines}",
+            f"node '{node}': the stream's schema breaks contract '{contract_id}': "
+            f"{first}{more}; nothing was written:\n{lines}",
             hint="fix the transforms or the contract; the sink was left untouched",
         )
 

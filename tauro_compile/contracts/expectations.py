@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from open_data_contract_standard.model import DataQuality, SchemaObject, SchemaProperty
@@ -62,7 +62,6 @@ from tauro_compile.contracts.types import (
 from tauro_compile.errors import Problem, did_you_mean
 
 Locate = Callable[[tuple[Any, ...]], int | None]
-LIBRARY_METRICS = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "rowCount")
 _CONVERTIBLE = ("integer", "number", "boolean", "date", "timestamp")
 _WARNING_SEVERITIES = ("warning", "warn", "info")
 
@@ -225,98 +224,105 @@ class Deriver:
 
     def derive_quality(self, rule: DataQuality, path: tuple[Any, ...], spec: ColumnSpec | None,
                        default_name: str, value: str | None = None) -> None:
+        """One ODCS quality rule: dispatched on its type, library metrics through a table."""
         kind = (rule.type or ("library" if (rule.metric or rule.rule) else "")).lower()
-        line, src = self.locate(path), _dotted(path)
         if kind == "text":
             return
         if kind == "custom":
             self.not_enforced.append(f"{rule.name or default_name}: custom rule "
                                      f"(engine {rule.engine or 'unspecified'})")
             return
-        operators = tuple((op, getattr(rule, op)) for op in OPERATORS
-                          if getattr(rule, op) is not None)
-        severity = "warning" if (rule.severity or "").lower() in _WARNING_SEVERITIES else "error"
-        unit = "percent" if (rule.unit or "").lower() in ("percent", "%") else "rows"
-        common = {"severity": severity, "source": src, "line": line, "unit": unit}
-        name = rule.name or rule.id
-        col = spec.name if spec else None
-        q = quote(col) if col else None
-
+        q = QualityRule.of(rule, path, spec, value, self.locate(path))
         if kind == "sql":
-            self.derive_sql(rule, path, spec, name or default_name, operators, common)
-            return
-        if kind not in ("", "library"):
+            self.derive_sql(rule, path, spec, q.name or default_name, q.operators, q.common)
+        elif kind not in ("", "library"):
             self.problem((*path, "type"), f"unknown quality rule type '{rule.type}'",
                          expected="library, sql, text or custom", found=rule.type,
                          hint=did_you_mean(rule.type or "", ["library", "sql", "text", "custom"]))
+        elif q.metric is None:
+            self.derive_value_rule(q)
+        elif q.metric not in LIBRARY_METRICS:
+            self.problem((*path, q.metric_field), f"unknown quality metric '{q.metric}'",
+                         expected=", ".join(LIBRARY_METRICS), found=q.metric,
+                         hint=did_you_mean(q.metric, LIBRARY_METRICS))
+        else:
+            expectation = _LIBRARY_METRICS[q.metric](self, q)
+            if expectation is not None:
+                self.add(expectation)
+
+    def derive_value_rule(self, q: QualityRule) -> None:
+        """A property rule without a metric: every value must satisfy the operators."""
+        if q.spec is None or q.value is None:
+            self.problem(q.path, "a schema-level quality rule needs `metric` or `type: sql`",
+                         expected="metric: rowCount|duplicateValues, or type: sql with query",
+                         found="neither")
             return
-        metric = rule.metric or rule.rule
-        if metric is None:
-            if spec is None or value is None:
-                self.problem(path, "a schema-level quality rule needs `metric` or `type: sql`",
-                             expected="metric: rowCount|duplicateValues, or type: sql with query",
-                             found="neither")
-                return
-            if not operators:
-                self.problem(path, "a quality rule needs an operator",
-                             expected=", ".join(OPERATORS), found="none")
-                return
-            condition = " OR ".join(_value_violation(value, op, bound) for op, bound in operators)
-            label = name or f"{col}.{'+'.join(op for op, _ in operators)}"
-            self.add(Expectation(label, f"{col} {_describe(operators)}", "matching_rows",
-                                 f"{q} IS NOT NULL AND ({condition})", (col,),
-                                 **{**common, "unit": "rows"}))
+        if not q.operators:
+            self.problem(q.path, "a quality rule needs an operator",
+                         expected=", ".join(OPERATORS), found="none")
             return
-        if metric not in LIBRARY_METRICS:
-            self.problem((*path, "metric"), f"unknown quality metric '{metric}'",
-                         expected=", ".join(LIBRARY_METRICS), found=metric,
-                         hint=did_you_mean(metric, LIBRARY_METRICS))
-            return
-        threshold = Threshold(operators) if operators else Threshold()
-        if metric == "rowCount":
-            if not operators:
-                self.problem(path, "a rowCount rule needs an operator",
-                             expected="e.g. mustBeGreaterThan: 0", found="none")
-                return
-            self.add(Expectation(name or "rowCount", f"row count {_describe(operators)}",
-                                 "row_count", None, (), threshold, **common))
-            return
-        args = rule.arguments or {}
-        if metric == "duplicateValues":
-            cols = tuple(args.get("properties") or ([col] if col else []))
-            if not cols:
-                self.problem((*path, "arguments", "properties"),
-                             "a schema-level duplicateValues rule needs `arguments.properties`",
-                             expected="a list of column names", found="nothing")
-                return
-            self.add(Expectation(name or f"{'+'.join(cols)}.duplicateValues",
-                                 f"duplicates of {', '.join(cols)} {threshold.describe()}",
-                                 "duplicates", None, cols, threshold, **common))
-            return
-        if spec is None or value is None:
-            self.problem((*path, "metric"), f"metric '{metric}' belongs on a property",
-                         expected="a property-level quality rule", found="schema level")
-            return
-        if metric == "nullValues":
-            condition = f"{q} IS NULL"
-        elif metric == "missingValues":
-            missing = [v for v in args.get("missingValues", [""]) if v is not None]
-            condition = f"{q} IS NULL" + (
-                f" OR {q} IN ({', '.join(literal(v) for v in missing)})" if missing else "")
-        else:  # invalidValues
+        condition = " OR ".join(_value_violation(q.value, op, bound) for op, bound in q.operators)
+        col = q.spec.name
+        label = q.name or f"{col}.{'+'.join(op for op, _ in q.operators)}"
+        self.add(Expectation(label, f"{col} {_describe(q.operators)}", "matching_rows",
+                             f"{quote(col)} IS NOT NULL AND ({condition})", (col,),
+                             **{**q.common, "unit": "rows"}))
+
+    def row_count(self, q: QualityRule) -> Expectation | None:
+        if not q.operators:
+            self.problem(q.path, "a rowCount rule needs an operator",
+                         expected="e.g. mustBeGreaterThan: 0", found="none")
+            return None
+        return Expectation(q.name or "rowCount", f"row count {_describe(q.operators)}",
+                           "row_count", None, (), q.threshold, **q.common)
+
+    def duplicate_values(self, q: QualityRule) -> Expectation | None:
+        cols = tuple(q.args.get("properties") or ([q.spec.name] if q.spec else []))
+        if not cols:
+            self.problem((*q.path, "arguments", "properties"),
+                         "a schema-level duplicateValues rule needs `arguments.properties`",
+                         expected="a list of column names", found="nothing")
+            return None
+        return Expectation(q.name or f"{'+'.join(cols)}.duplicateValues",
+                           f"duplicates of {', '.join(cols)} {q.threshold.describe()}",
+                           "duplicates", None, cols, q.threshold, **q.common)
+
+    def null_values(self, q: QualityRule) -> Expectation | None:
+        return self._matching_rows(q, lambda col: f"{col} IS NULL")
+
+    def missing_values(self, q: QualityRule) -> Expectation | None:
+        missing = [v for v in q.args.get("missingValues", [""]) if v is not None]
+        listed = f" OR {{col}} IN ({', '.join(literal(v) for v in missing)})" if missing else ""
+        return self._matching_rows(q, lambda col: f"{col} IS NULL" + listed.format(col=col))
+
+    def invalid_values(self, q: QualityRule) -> Expectation | None:
+        valid, pattern = q.args.get("validValues"), q.args.get("pattern")
+        if valid is None and pattern is None:
+            self.problem((*q.path, "arguments"), "invalidValues needs `validValues` or `pattern`",
+                         expected="arguments.validValues: [...] or arguments.pattern: '...'",
+                         found=str(q.args or "nothing"))
+            return None
+
+        def condition(col: str) -> str:
             parts = []
-            if args.get("validValues") is not None:
-                parts.append(f"{value} NOT IN ({', '.join(literal(v) for v in args['validValues'])})")
-            if args.get("pattern") is not None:
-                parts.append(f"NOT ({q} RLIKE {literal(str(args['pattern']))})")
-            if not parts:
-                self.problem((*path, "arguments"), "invalidValues needs `validValues` or `pattern`",
-                             expected="arguments.validValues: [...] or arguments.pattern: '...'",
-                             found=str(args or "nothing"))
-                return
-            condition = f"{q} IS NOT NULL AND ({' OR '.join(parts)})"
-        self.add(Expectation(name or f"{col}.{metric}", f"{metric} of {col} {threshold.describe()}",
-                             "matching_rows", condition, (col,), threshold, **common))
+            if valid is not None:
+                parts.append(f"{q.value} NOT IN ({', '.join(literal(v) for v in valid)})")
+            if pattern is not None:
+                parts.append(f"NOT ({col} RLIKE {literal(str(pattern))})")
+            return f"{col} IS NOT NULL AND ({' OR '.join(parts)})"
+
+        return self._matching_rows(q, condition)
+
+    def _matching_rows(self, q: QualityRule, condition: Callable[[str], str]) -> Expectation | None:
+        """A property-level metric counting the rows where `condition(quoted column)` holds."""
+        if q.spec is None or q.value is None:
+            self.problem((*q.path, q.metric_field), f"metric '{q.metric}' belongs on a property",
+                         expected="a property-level quality rule", found="schema level")
+            return None
+        col = q.spec.name
+        return Expectation(q.name or f"{col}.{q.metric}",
+                           f"{q.metric} of {col} {q.threshold.describe()}", "matching_rows",
+                           condition(quote(col)), (col,), q.threshold, **q.common)
 
     def derive_sql(self, rule: DataQuality, path: tuple[Any, ...], spec: ColumnSpec | None,
                    name: str, operators: tuple[tuple[str, Any], ...], common: dict[str, Any]) -> None:
@@ -352,6 +358,59 @@ class Deriver:
         self.add(Expectation(name, f"rows where {condition.strip()}: {threshold.describe()}",
                              "matching_rows", f"({condition.strip()})",
                              (spec.name,) if spec else (), threshold, **common))
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    """What every handler of one ODCS quality rule needs, read once from the rule."""
+
+    rule: DataQuality
+    path: tuple[Any, ...]
+    spec: ColumnSpec | None
+    value: str | None                     # the column as its logical type (SQL), if a property
+    operators: tuple[tuple[str, Any], ...]
+    common: dict[str, Any]                # severity, source, line, unit of the Expectation
+
+    @classmethod
+    def of(cls, rule: DataQuality, path: tuple[Any, ...], spec: ColumnSpec | None,
+           value: str | None, line: int | None) -> QualityRule:
+        operators = tuple((op, getattr(rule, op)) for op in OPERATORS
+                          if getattr(rule, op) is not None)
+        severity = "warning" if (rule.severity or "").lower() in _WARNING_SEVERITIES else "error"
+        unit = "percent" if (rule.unit or "").lower() in ("percent", "%") else "rows"
+        common = {"severity": severity, "source": _dotted(path), "line": line, "unit": unit}
+        return cls(rule, path, spec, value, operators, common)
+
+    @property
+    def name(self) -> str | None:
+        return self.rule.name or self.rule.id
+
+    @property
+    def metric(self) -> str | None:
+        return self.rule.metric or self.rule.rule
+
+    @property
+    def metric_field(self) -> str:
+        """The key the file used for the metric: `metric` (ODCS v3.1) or `rule` (v3.0)."""
+        return "metric" if self.rule.metric or not self.rule.rule else "rule"
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.rule.arguments or {}
+
+    @property
+    def threshold(self) -> Threshold:
+        return Threshold(self.operators) if self.operators else Threshold()
+
+
+_LIBRARY_METRICS: dict[str, Callable[[Deriver, QualityRule], Expectation | None]] = {
+    "nullValues": Deriver.null_values,
+    "missingValues": Deriver.missing_values,
+    "invalidValues": Deriver.invalid_values,
+    "duplicateValues": Deriver.duplicate_values,
+    "rowCount": Deriver.row_count,
+}
+LIBRARY_METRICS = tuple(_LIBRARY_METRICS)  # ODCS v3.1's library metrics, all enforced
 
 
 def _converted(q: str, spec: ColumnSpec, options: dict[str, Any]) -> str:

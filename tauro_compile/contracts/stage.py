@@ -2,9 +2,9 @@
 
 The streaming layer sits above this package, so nothing here imports it: the stage works
 on the writer's batch object by its documented attributes (`df`, `batch_id`, `node`,
-`metrics`, `add_side_output`, `abort`). The streaming layer registers the factory:
-
-    register_stage_factory("contract", contract_stages)
+`metrics`, `add_side_output`, `abort`). The streaming layer names `contract_stages` in its
+table of built-in stages (`batch_writer.BUILTIN_STAGES`, after dead letters) and imports it
+when a node first needs it.
 
 Per batch, `process` validates (one pass) before anything is written and either replaces
 `batch.df` with the rows to write (and adds the quarantine side output) or aborts the batch.

@@ -1,7 +1,7 @@
-"""Supervises a compiled RunPlan on Spark: start order, node states, restarts, stop, results.
+"""`tauro run`'s front end over the streaming layer's runtime core.
 
-`plan` is the compiler -> runner interface; `execute.execute_plan` runs a plan on a
-SparkSession; `supervisor.RunSupervisor` holds the rules and works on any `engine.QueryEngine`
-(`spark_engine.SparkQueryEngine` for real runs). Nothing is imported here, so the compiler's
-`from tauro_compile.runner.plan import ...` stays cheap and never touches pyspark.
+`execute.execute_plan` runs a compiled `RunPlan` under the core's `RunSupervisor` with the
+Spark engine, and adds what a person at a terminal needs: signals, the live display, the
+summary and `target/run_results.json`. `python_paths.project_imports` makes the project's
+modules importable for the run. Nothing is imported here, so importing the package is free.
 """

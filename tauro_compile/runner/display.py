@@ -25,8 +25,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tauro_compile.runner.engine import OutputPreview
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.engine import OutputPreview
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 STATE_STYLES = {
     NodeState.PENDING: "dim", NodeState.STARTING: "cyan", NodeState.RUNNING: "blue",

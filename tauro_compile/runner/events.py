@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tauro_compile.runner.lock import iso
-from tauro_compile.runner.state import NodeRecord, NodeState
 from tauro_compile.streaming.secrets import mask_structure
+from tauro_compile.streaming.state import NodeRecord, NodeState
 
 EVENTS_VERSION = 1
 EVENTS_FILE = "events.jsonl"

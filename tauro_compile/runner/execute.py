@@ -31,12 +31,12 @@ from tauro_compile.runner.display import (
     render_preview,
     render_summary,
 )
-from tauro_compile.runner.engine import OutputPreview, QueryEngine
 from tauro_compile.runner.events import EventLog
-from tauro_compile.runner.plan import RunPlan
 from tauro_compile.runner.results import RunResultsWriter
-from tauro_compile.runner.state import NodeState
-from tauro_compile.runner.supervisor import RunOutcome, RunSupervisor
+from tauro_compile.streaming.engine import OutputPreview, QueryEngine
+from tauro_compile.streaming.plan import RunPlan
+from tauro_compile.streaming.state import NodeState
+from tauro_compile.streaming.supervisor import RunOutcome, RunSupervisor
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -76,7 +76,7 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
     `started_at` is when the whole command started (the summary's time is the wall time
     since then, Spark's start included); the time the queries ran is shown beside it.
     """
-    from tauro_compile.runner.spark_engine import SparkQueryEngine
+    from tauro_compile.streaming.spark_engine import SparkQueryEngine
 
     writer = RunResultsWriter(plan, invocation={**(invocation or {}), "fail_fast": fail_fast},
                               interval=results_interval, known_secrets=known_secrets,
@@ -89,7 +89,6 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                                poll_interval=poll_interval)
     display = progress_display(console)
     if isinstance(spark_engine, SparkQueryEngine):
-        spark_engine.on_batch_result = supervisor.state.add_batch_result
         spark_engine.printer = display.print_above
         writer.extra["driver"] = {"pid": spark_engine.driver_pid(),
                                   "log": str(driver_log) if driver_log else None, "exit": None}
@@ -119,7 +118,7 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
         if metrics is not None:
             metrics.close()
         if outcome is None:  # a bug in the runner: leave nothing running behind
-            if isinstance(spark_engine, SparkQueryEngine) and supervisor.driver_exit is None:
+            if supervisor.driver_exit is None:
                 with contextlib.suppress(Exception):
                     spark_engine.stop_all()
             writer.write(supervisor.state, "failed")

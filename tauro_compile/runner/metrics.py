@@ -36,7 +36,7 @@ from typing import Any
 
 from tauro_compile.runner.lock import from_iso
 from tauro_compile.runner.results import node_counts
-from tauro_compile.runner.state import BatchProgress, NodeState, RunState
+from tauro_compile.streaming.state import BatchProgress, NodeState, RunState
 
 BATCH_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 NODE_LABELS = ("project", "profile", "node")

@@ -1,10 +1,13 @@
 """Make a project's Python modules (transforms, foreach_batch functions, strategies) importable.
 
-The project directories go first on `sys.path` (the driver) and on `PYTHONPATH` (inherited
-by the Python workers of a Spark started by this process). Top-level project modules that
-an earlier run in the same process imported from another project are forgotten, and the
-project's modules are registered with cloudpickle to be pickled by value, so UDFs defined in
-them also work on a SparkSession whose workers cannot import the project (tests, notebooks).
+`project_imports(plan)` is a context manager. Inside it, the project directories come first
+on `sys.path` (the driver) and on `PYTHONPATH` (inherited by the Python workers of a Spark
+started by this process); top-level modules of the same name that an earlier run in this
+process imported from another project are set aside; the project's modules are registered
+with cloudpickle to be pickled by value, so UDFs defined in them also work on a SparkSession
+whose workers cannot import the project (tests, notebooks). On exit all of that is undone:
+`sys.path`, `PYTHONPATH`, the project's entries in `sys.modules` and the pickle registrations
+are as they were, and the modules set aside are back.
 """
 
 from __future__ import annotations
@@ -13,30 +16,54 @@ import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
-from tauro_compile.runner.plan import RunPlan
+from tauro_compile.streaming.plan import RunPlan
 
 
-def prepare_python_paths(plan: RunPlan) -> None:
-    """Put the plan's python_paths first for the driver and the workers (see module doc)."""
+@contextlib.contextmanager
+def project_imports(plan: RunPlan) -> Iterator[None]:
+    """The plan's python_paths importable first, for the driver and the workers (module doc)."""
     paths = [str(Path(p).resolve()) for p in plan.python_paths]
+    saved_path = list(sys.path)
+    saved_pythonpath = os.environ.get("PYTHONPATH")
+    set_aside: dict[str, ModuleType] = {}
+    pickled: list[ModuleType] = []
     for path in reversed(paths):
         if path in sys.path:
             sys.path.remove(path)
         sys.path.insert(0, path)
-    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    existing = [p for p in (saved_pythonpath or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in existing if p not in paths])
     importlib.invalidate_caches()
-    for name in project_modules(plan):
-        _forget_foreign_module(name, paths)
-        try:
-            module = importlib.import_module(name)
-        except Exception:  # the node's start reports the import error with its node and field
-            continue
-        if _is_under(getattr(module, "__file__", None), paths):
-            _pickle_by_value(module)
+    try:
+        for name in project_modules(plan):
+            set_aside.update(_set_aside_foreign_module(name, paths))
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # the node's start reports the import error with its node and field
+                continue
+            if _is_under(getattr(module, "__file__", None), paths) and _pickle_by_value(module):
+                pickled.append(module)
+        yield
+    finally:
+        for module in pickled:
+            _unpickle_by_value(module)
+        for name in [n for n, m in sys.modules.items()
+                     if _is_under(getattr(m, "__file__", None), paths)]:
+            del sys.modules[name]
+        sys.modules.update(set_aside)
+        sys.path[:] = [p for p in sys.path if p not in paths or p in saved_path]
+        for path in reversed([p for p in saved_path if p in paths]):
+            if path not in sys.path:
+                sys.path.insert(saved_path.index(path), path)
+        if saved_pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_pythonpath
+        importlib.invalidate_caches()
 
 
 def project_modules(plan: RunPlan) -> list[str]:
@@ -64,22 +91,33 @@ def _is_under(file: str | None, paths: list[str]) -> bool:
     return any(resolved.startswith(p.rstrip(os.sep) + os.sep) for p in paths)
 
 
-def _forget_foreign_module(name: str, paths: list[str]) -> None:
+def _set_aside_foreign_module(name: str, paths: list[str]) -> dict[str, ModuleType]:
+    """Remove `name` (and its submodules) from sys.modules if another project's; returns them."""
     module = sys.modules.get(name)
     if module is None:
-        return
+        return {}
     file = getattr(module, "__file__", None)
     if file is None or _is_under(file, paths):
-        return
+        return {}
     # Only modules that came from a directory (a previous project), never installed packages.
     if "site-packages" in str(file) or "dist-packages" in str(file):
-        return
-    for m in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-        del sys.modules[m]
+        return {}
+    return {m: sys.modules.pop(m) for m in list(sys.modules)
+            if m == name or m.startswith(name + ".")}
 
 
-def _pickle_by_value(module: Any) -> None:
+def _pickle_by_value(module: ModuleType) -> bool:
+    """Register `module` with cloudpickle; False when it already was (then not ours to undo)."""
     from pyspark import cloudpickle
 
-    with contextlib.suppress(ValueError):  # already registered
-        cloudpickle.register_pickle_by_value(module)
+    if module.__name__ in cloudpickle.list_registry_pickle_by_value():
+        return False
+    cloudpickle.register_pickle_by_value(module)
+    return True
+
+
+def _unpickle_by_value(module: ModuleType) -> None:
+    from pyspark import cloudpickle
+
+    with contextlib.suppress(ValueError):
+        cloudpickle.unregister_pickle_by_value(module)

@@ -76,9 +76,9 @@ from typing import Any
 
 from tauro_compile import __version__
 from tauro_compile.fileio import default_file_mode
-from tauro_compile.runner.plan import RunPlan
-from tauro_compile.runner.state import NodeRecord, RunState
+from tauro_compile.streaming.plan import RunPlan
 from tauro_compile.streaming.secrets import mask_structure
+from tauro_compile.streaming.state import NodeRecord, RunState
 
 RUN_RESULTS_VERSION = 2
 RUN_RESULTS_FILE = "run_results.json"

@@ -11,8 +11,10 @@ letters). The extension point is small and typed:
   check), `after_write(batch, outputs)` (called after every write of the batch succeeded, with
   the per-output info: rows, committed, Delta version), and `manages_cache = True` (the stage
   caches what it reads twice itself, so the writer does not persist the batch for it);
-- `register_stage_factory(name, factory)` plugs stages in for every node that needs them:
-  `factory(node, context) -> list[BatchStage]`.
+- `register_stage_factory(name, factory, order=...)` plugs stages in for every node that needs
+  them: `factory(node, context) -> list[BatchStage]`; `unregister_stage_factory` undoes it.
+  Stages run in an explicit order: dead letters (100), the data contract (200), then the
+  user's stages (500 unless given); see `BUILTIN_STAGES`.
 
 Idempotency: every Delta write of a batch carries `txnAppId = <node unique id>[:<suffix>]` and
 `txnVersion = <batch id>`, so a batch replayed after a failure is skipped by Delta instead of
@@ -29,6 +31,7 @@ Delta skipped as a replay is marked `committed: False` in the batch info.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,42 +104,75 @@ class BatchStage(Protocol):
 
 
 StageFactory = Callable[[NodeConfig, Any], Sequence[BatchStage]]
-_STAGE_FACTORIES: dict[str, StageFactory] = {}
+
+# Built-in stages, in the order they run on each batch, imported when first needed:
+# dead letters first (a record that does not parse never reaches the contract's rules), then
+# the data contract (it judges exactly the rows that would be written).
+BUILTIN_STAGES: dict[str, tuple[int, str]] = {
+    "dead_letter": (100, "tauro_compile.streaming.dead_letter:dead_letter_stages"),
+    "contract": (200, "tauro_compile.contracts.stage:contract_stages"),
+}
+DEFAULT_STAGE_ORDER = 500
+_STAGE_FACTORIES: dict[str, tuple[int, StageFactory | str]] = dict(BUILTIN_STAGES)
 
 
-def register_stage_factory(name: str, factory: StageFactory) -> None:
-    """Plug in stages (e.g. "contract", "dead_letter") built per node from (node, context)."""
-    _STAGE_FACTORIES[name] = factory
+def register_stage_factory(name: str, factory: StageFactory, *,
+                           order: int | None = None) -> None:
+    """Plug in stages built per node from (node, context); they run in ascending `order`.
+
+    A built-in name ("dead_letter", "contract") replaces that stage and keeps its place
+    unless `order` is given; other stages default to 500 (after the built-ins), ties by name.
+    """
+    if order is None:
+        order = _STAGE_FACTORIES.get(name, (DEFAULT_STAGE_ORDER, factory))[0]
+    _STAGE_FACTORIES[name] = (order, factory)
+
+
+def unregister_stage_factory(name: str) -> None:
+    """Undo `register_stage_factory(name, ...)`; a built-in stage comes back."""
+    if name in BUILTIN_STAGES:
+        _STAGE_FACTORIES[name] = BUILTIN_STAGES[name]
+    else:
+        _STAGE_FACTORIES.pop(name, None)
+
+
+def stage_factories() -> list[tuple[str, int]]:
+    """The registered stage names with their order, in the order they run."""
+    return sorted(((name, order) for name, (order, _) in _STAGE_FACTORIES.items()),
+                  key=lambda item: (item[1], item[0]))
 
 
 def stages_for(node: NodeConfig, context: Any) -> list[BatchStage]:
-    """Every registered factory's stages for this node; a contract nobody enforces is an error.
+    """Every registered factory's stages for this node, in their order (see `BUILTIN_STAGES`).
 
-    The contracts package's stage is registered on first need (unless a "contract" factory
-    was registered already), so a node with `contract:` is always enforced.
+    A node with `contract:` is always enforced: if the contract stage cannot be loaded, that is
+    an error, never a silently unchecked stream.
     """
-    if node.contract is not None and "contract" not in _STAGE_FACTORIES:
-        _register_contract_stage()
-    if node.contract is not None and "contract" not in _STAGE_FACTORIES:
-        raise StreamingValidationError(
-            f"node '{node.name}' declares a contract, but no contract stage is available",
-            context=create_error_context("stages_for", "batch_writer", node_name=node.name,
-                                         field="contract", expected="a registered contract stage",
-                                         actual=node.contract.path),
-            hint="remove `contract` from the node, or install the contracts integration",
-        )
     stages: list[BatchStage] = []
-    for factory in _STAGE_FACTORIES.values():
+    for name, _order in stage_factories():
+        factory = _STAGE_FACTORIES[name][1]
+        if isinstance(factory, str):
+            try:
+                factory = _import_factory(factory)
+            except ImportError as exc:
+                if name == "contract" and node.contract is not None:
+                    raise StreamingValidationError(
+                        f"node '{node.name}' declares a contract, but no contract stage is "
+                        f"available ({exc})",
+                        context=create_error_context(
+                            "stages_for", "batch_writer", node_name=node.name, field="contract",
+                            expected="a registered contract stage", actual=node.contract.path),
+                        hint="remove `contract` from the node, or install the contracts "
+                             "integration",
+                    ) from None
+                continue
         stages.extend(factory(node, context))
     return stages
 
 
-def _register_contract_stage() -> None:
-    try:
-        from tauro_compile.contracts.stage import contract_stages
-    except ImportError:  # reported by the caller as "no contract stage is available"
-        return
-    register_stage_factory("contract", contract_stages)
+def _import_factory(reference: str) -> StageFactory:
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def run_before_start(stages: Sequence[BatchStage], stream_df: DataFrame, node: NodeConfig) -> None:

@@ -120,6 +120,9 @@ class OutputConfig(ConfigModel):
     value_columns: list[str] | None = None
     # foreach_batch: `module:function` called as function(batch_df, batch_id).
     function: str | None = None
+    # delta: a stream column whose type differs from the existing table's is refused before
+    # anything is written (`fail`), or cast to the table's type on every write (`cast`).
+    on_type_mismatch: Literal["fail", "cast"] = "fail"
 
 
 class TriggerConfig(ConfigModel):
@@ -186,12 +189,26 @@ class StreamingConfig(ConfigModel):
         return max(STALL_INTERVALS * interval, STALL_MIN_SECONDS)
 
 
+BACKOFF_CAP_SECONDS = 300.0
+
+
 class FailurePolicy(ConfigModel):
-    """What the runner does when the node's query fails."""
+    """What happens when the node's query fails: the run fails, or the node restarts.
+
+    `tauro run` and `StreamingPipelineManager` both apply it through `restart_delay`.
+    """
 
     action: Literal["fail", "restart"] = "fail"
     max_restarts: int = Field(default=3, ge=0, le=100)
     backoff: str = "5 seconds"
+
+    def restart_delay(self, restarts_done: int) -> float | None:
+        """Seconds before the next restart after `restarts_done` restarts, or None when the
+        policy allows no more: doubling from `backoff`, capped at 300 s (or `backoff`)."""
+        if self.action != "restart" or restarts_done >= self.max_restarts:
+            return None
+        base = parse_duration(self.backoff, maximum=None).seconds
+        return min(base * (2 ** restarts_done), max(base, BACKOFF_CAP_SECONDS))
 
     @field_validator("backoff")
     @classmethod
@@ -220,10 +237,14 @@ class ContractConfig(ConfigModel):
         return self
 
 
+# A node's name is part of its checkpoint path, its Delta txnAppId and Spark's query name.
+NODE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
+
+
 class NodeConfig(ConfigModel):
     """A fully resolved streaming node: what `StreamingQueryManager` starts."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=NODE_NAME_PATTERN)
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     input: InputConfig
@@ -317,11 +338,22 @@ def check_input(inp: InputConfig, trigger: TriggerConfig | None = None) -> list[
                 "input.parse_json", "`json_schema` is given but `parse_json` is false",
                 expected="true", found="false",
             ))
-    if inp.on_parse_error != "fail" and not inp.parse_json:
+    parsed_files = spec.name == "file_stream" and inp.file_format in ("json", "csv")
+    if inp.on_parse_error != "fail" and not inp.parse_json and not parsed_files:
         issues.append(ConfigIssue(
-            "input.on_parse_error", "`on_parse_error` only applies when `parse_json: true`",
+            "input.on_parse_error", "`on_parse_error` applies to kafka inputs with "
+            "`parse_json: true` and to json/csv file streams",
             found=inp.on_parse_error,
         ))
+    if parsed_files:
+        for key in ("mode", "columnNameOfCorruptRecord"):
+            if key in inp.options:
+                issues.append(ConfigIssue(
+                    f"input.options.{key}", f"option `{key}` is set by Tauro from "
+                    "`on_parse_error`", expected="no such option", found=str(inp.options[key]),
+                    hint="use `on_parse_error: fail | drop | dead_letter` (Spark's "
+                    "PERMISSIVE mode would turn bad records into rows of nulls)",
+                ))
     if (inp.on_parse_error == "dead_letter") != (inp.dead_letter is not None):
         issues.append(ConfigIssue(
             "input.dead_letter",
@@ -400,6 +432,11 @@ def check_output(out: OutputConfig, streaming: StreamingConfig, prefix: str = "o
     elif out.function:
         issues.append(ConfigIssue(
             f"{prefix}.function", "`function` is only for foreach_batch outputs", found=spec.name,
+        ))
+    if out.on_type_mismatch != "fail" and spec.name != "delta":
+        issues.append(ConfigIssue(
+            f"{prefix}.on_type_mismatch", "`on_type_mismatch` applies to delta outputs only",
+            found=spec.name,
         ))
     if (out.key_column or out.value_columns) and spec.name != "kafka":
         issues.append(ConfigIssue(
@@ -490,13 +527,21 @@ def _option_found(key: str, value: Any) -> str:
 
 
 def option_warnings(node: NodeConfig) -> list[ConfigIssue]:
-    """Unknown input option names close to a known one (Spark would ignore them silently)."""
-    return [
+    """Unknown option names close to a known one (Spark would ignore them silently)."""
+    issues = [
         ConfigIssue(f"input.options.{key}", f"unknown option `{key}` for format "
                     f"'{node.input.format}' (Spark ignores unknown options)", found=key,
                     hint=near)
         for key, near in option_rules.name_warnings(node.input.format, node.input.options)
     ]
+    issues += [
+        ConfigIssue(f"output.options.{key}", f"unknown option `{key}` for output format "
+                    f"'{node.output.format}' (Spark ignores unknown options)", found=key,
+                    hint=near)
+        for key, near in option_rules.name_warnings(node.output.format, node.output.options,
+                                                    sink=True)
+    ]
+    return issues
 
 
 def _close(word: str, names: Any) -> str | None:

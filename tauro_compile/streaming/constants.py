@@ -6,21 +6,14 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from tauro_compile.streaming import formats
 
-class StreamingFormat(StrEnum):
-    """Source and sink formats the streaming layer can run (see `formats.REGISTRY`)."""
-
-    KAFKA = "kafka"
-    DELTA = "delta"
-    DELTA_STREAM = "delta_stream"
-    FILE_STREAM = "file_stream"
-    RATE = "rate"
-    SOCKET = "socket"
-    CONSOLE = "console"
-    MEMORY = "memory"
-    PARQUET = "parquet"
-    JSON = "json"
-    FOREACH_BATCH = "foreach_batch"
+StreamingFormat = StrEnum(  # type: ignore[misc]
+    "StreamingFormat", {name.upper(): name for name in formats.builtin_names()}, module=__name__
+)
+StreamingFormat.__doc__ = (
+    "Built-in source and sink formats, derived from the format registry (`formats`)."
+)
 
 
 class StreamingTrigger(StrEnum):

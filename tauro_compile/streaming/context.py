@@ -14,6 +14,7 @@ Keys/attributes read (all optional except `spark`):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.streaming.exceptions import StreamingError, create_error_context
@@ -22,6 +23,43 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 BatchListener = Callable[[str, int, dict[str, Any]], None]
+CONTEXT_KEYS = ("spark", "checkpoint_root", "format_policy", "batch_listener", "project_dir",
+                "on_validation", "batch_printer")
+
+
+@dataclass(frozen=True)
+class StreamingContext:
+    """The one typed context: what the public entry points normalise a caller's context to.
+
+    `StreamingContext.of(x)` accepts a dict, any object with these attributes, or a
+    StreamingContext; the rest of the layer reads it with `context_value`, like the others.
+    """
+
+    spark: Any = None
+    checkpoint_root: str | None = None
+    format_policy: Any = None
+    batch_listener: BatchListener | None = None
+    project_dir: str | None = None
+    on_validation: Callable[[Any], None] | None = None
+    # Where console sinks print `(node, batch_id, text)` (the runner: above its live table).
+    batch_printer: Callable[[str, int, str], None] | None = None
+
+    @classmethod
+    def of(cls, context: Any) -> StreamingContext:
+        if isinstance(context, StreamingContext):
+            return context
+        return cls(**{key: context_value(context, key) for key in CONTEXT_KEYS})
+
+    def with_batch_listener(self, listener: BatchListener) -> StreamingContext:
+        """This context with `listener` told about every batch, before the caller's own."""
+        own = self.batch_listener
+
+        def both(node_name: str, batch_id: int, info: dict[str, Any]) -> None:
+            listener(node_name, batch_id, info)
+            if own is not None:
+                own(node_name, batch_id, info)
+
+        return replace(self, batch_listener=both)
 
 
 def context_value(context: Any, key: str, default: Any = None) -> Any:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.streaming import storage
-from tauro_compile.streaming.batch_writer import BatchContext, BatchStage, register_stage_factory
+from tauro_compile.streaming.batch_writer import BatchContext, BatchStage
 from tauro_compile.streaming.config import DeadLetterConfig, NodeConfig, OutputConfig
 from tauro_compile.streaming.context import spark_from_context
 from tauro_compile.streaming.exceptions import StreamingValidationError, create_error_context
@@ -101,7 +101,8 @@ def as_kafka_records(letters: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     fields = [c for c in letters.columns if c not in ("key", HEADERS_COLUMN)]
-    columns = [F.col("key"), F.to_json(F.struct(*fields)).alias("value")]
+    key = F.col("key") if "key" in letters.columns else F.lit(None).cast("string").alias("key")
+    columns = [key, F.to_json(F.struct(*fields)).alias("value")]
     if HEADERS_COLUMN in letters.columns:
         columns.append(F.col(HEADERS_COLUMN))
     return letters.select(*columns)
@@ -135,7 +136,9 @@ def dead_letter_target(output: OutputConfig) -> str:
 
 def dead_letter_stages(node: NodeConfig, context: Any) -> list[BatchStage]:
     """The dead-letter stage of a node with `on_parse_error: dead_letter`, else nothing."""
-    if not node.input.parse_json or node.input.on_parse_error != "dead_letter":
+    parsed = node.input.parse_json or (node.input.format == "file_stream"
+                                       and node.input.file_format in ("json", "csv"))
+    if not parsed or node.input.on_parse_error != "dead_letter":
         return []
     output = dead_letter_output(node)
     if output.format == "kafka":
@@ -150,5 +153,3 @@ def _kafka_options(node: NodeConfig, config: DeadLetterConfig) -> dict[str, Any]
     inherited = {k: v for k, v in node.input.options.items() if k.startswith("kafka.")}
     return {**inherited, **config.options, "topic": config.topic}
 
-
-register_stage_factory(METRICS_KEY, dead_letter_stages)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
 )
 from tauro_compile.streaming.formats import is_secret_key
+from tauro_compile.streaming.kafka_wire import metadata_topics, speaks_kafka
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.streaming.spark_options import spark_options
 
@@ -336,10 +336,10 @@ def _probe_servers(servers: str, protocol: str, node_name: str, field: str) -> s
             with socket.create_connection((host.strip("[]"), int(port)),
                                           timeout=CONNECT_TIMEOUT_S) as sock:
                 if protocol == "PLAINTEXT":
-                    topics = _metadata_topics(sock)
+                    topics = metadata_topics(sock)
                     if topics is not None:
                         return topics
-                elif protocol != "SASL_PLAINTEXT" or _speaks_kafka(sock):
+                elif protocol != "SASL_PLAINTEXT" or speaks_kafka(sock):
                     return None
                 reasons.append(f"{server}: answers, but not as a Kafka broker")
         except ValueError:
@@ -371,70 +371,6 @@ def broker_hint() -> str:
         return f"start the broker (in {checkout}: `make kafka` runs one on 127.0.0.1:9092) {fix}"
     return ("start the broker (a local one: `docker run -d -p 9092:9092 apache/kafka:3.9.1`, "
             f"see the kafka-to-delta template's README) {fix}")
-
-
-def _speaks_kafka(sock: socket.socket) -> bool:
-    """Send ApiVersions v0; True when the answer is a Kafka response to it."""
-    return _request(sock, api_key=18, version=0, body=b"") is not None
-
-
-def _metadata_topics(sock: socket.socket) -> set[str] | None:
-    """The cluster's topic names from a Metadata v4 request; None when the answer is not Kafka."""
-    # Body: topics = null (all of them), allow_auto_topic_creation = false.
-    body = _request(sock, api_key=3, version=4, body=struct.pack(">ib", -1, 0))
-    if body is None:
-        return None
-    pos = 4  # after throttle_time_ms
-
-    def take(fmt: str) -> int:
-        nonlocal pos
-        value = struct.unpack_from(fmt, body, pos)[0]
-        pos += struct.calcsize(fmt)
-        return int(value)
-
-    def text() -> str:
-        nonlocal pos
-        size = max(take(">h"), 0)
-        pos += size
-        return body[pos - size:pos].decode("utf-8", "replace")
-
-    for _ in range(take(">i")):  # brokers: node_id, host, port, rack
-        take(">i"), text(), take(">i"), text()
-    text(), take(">i")  # cluster_id, controller_id
-    names: set[str] = set()
-    for _ in range(take(">i")):  # topics: error_code, name, is_internal, partitions
-        take(">h"), names.add(text()), take(">b")
-        for _ in range(take(">i")):  # error_code, index, leader, replicas[], isr[]
-            take(">h"), take(">i"), take(">i")
-            for _array in range(2):
-                count = max(take(">i"), 0)
-                pos += 4 * count
-    return names - {""}
-
-
-def _request(sock: socket.socket, *, api_key: int, version: int, body: bytes) -> bytes | None:
-    """One Kafka request/response on `sock`; the response body, or None if it is not Kafka's."""
-    client = b"tauro-preflight"
-    correlation = 7
-    request = struct.pack(">hhih", api_key, version, correlation, len(client)) + client + body
-    sock.sendall(struct.pack(">i", len(request)) + request)
-    head = _receive(sock, 8)
-    if head is None:
-        return None
-    size, answered = struct.unpack(">ii", head)
-    if answered != correlation or not 4 <= size < (64 << 20):
-        return None
-    return _receive(sock, size - 4)
-
-
-def _receive(sock: socket.socket, size: int) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
 
 
 def _list_topics(spark: SparkSession, options: Mapping[str, str], node_name: str, field: str,

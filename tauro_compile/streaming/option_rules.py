@@ -122,6 +122,18 @@ KNOWN: dict[str, frozenset[str]] = {
     "socket": frozenset({"host", "port", "includeTimestamp"}),
 }
 KNOWN["delta_stream"] = KNOWN["delta"]
+SINK_KNOWN: dict[str, frozenset[str]] = {
+    "delta": frozenset({
+        "mergeSchema", "overwriteSchema", "txnAppId", "txnVersion", "userMetadata",
+        "optimizeWrite", "dataChange", "partitionOverwriteMode", "replaceWhere",
+        "maxRecordsPerFile", "compression",
+    }),
+    "kafka": frozenset({"topic", "includeHeaders"}),
+    "console": frozenset({"numRows", "truncate"}),
+    "parquet": frozenset({"compression", "maxRecordsPerFile", "partitionOverwriteMode"}),
+    "json": frozenset({"compression", "maxRecordsPerFile", "dateFormat", "timestampFormat",
+                       "ignoreNullFields", "lineSep", "encoding"}),
+}
 
 
 def value_issues(format_name: str, options: Mapping[str, Any]) -> list[tuple[str, str, str, str | None]]:
@@ -144,9 +156,10 @@ def value_issues(format_name: str, options: Mapping[str, Any]) -> list[tuple[str
     return found
 
 
-def name_warnings(format_name: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+def name_warnings(format_name: str, options: Mapping[str, Any], *,
+                  sink: bool = False) -> list[tuple[str, str]]:
     """(option, did-you-mean) for unknown option names close to a known one of the format."""
-    known = KNOWN.get(format_name)
+    known = (SINK_KNOWN if sink else KNOWN).get(format_name)
     if not known:
         return []
     warnings = []

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 # Imported for its side effect: nodes with `on_parse_error: dead_letter` get their batch stage.
-import tauro_compile.streaming.dead_letter  # noqa: F401
 from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import BatchStage, stages_for
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.context import (
+    StreamingContext,
     checkpoint_root_from_context,
-    context_value,
     spark_from_context,
 )
 from tauro_compile.streaming.exceptions import (
@@ -59,8 +58,9 @@ class StreamingQueryManager:
     """Starts and tracks streaming queries of nodes on the context's SparkSession."""
 
     def __init__(self, context: Any, *, validator: StreamingValidator | None = None) -> None:
-        self.context = context
-        self.validator = validator or StreamingValidator(context_value(context, "format_policy"))
+        self.context = StreamingContext.of(context)
+        self.validator = validator or StreamingValidator(
+            self.context.format_policy, project_dir=self.context.project_dir)
         self._started: dict[str, StartedQuery] = {}
         self._lock = threading.Lock()
 
@@ -95,7 +95,7 @@ class StreamingQueryManager:
             raise
         except Exception as exc:
             raise explain_query_failure(exc, node.name, location,
-                                        project_dir=context_value(self.context, "project_dir")
+                                        project_dir=self.context.project_dir
                                         ) from exc
         with self._lock:
             self._started[node.query_name] = StartedQuery(
@@ -181,7 +181,7 @@ class StreamingQueryManager:
             error = explain_query_failure(
                 exc, started.node.name, started.checkpoint_location,
                 python_error=self.failure_of(name),
-                project_dir=context_value(self.context, "project_dir"))
+                project_dir=self.context.project_dir)
             # The cause is the Python error behind the failure when there is one.
             raise error from (error.__cause__ or exc)
         return True if ended is None else bool(ended)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tauro_compile.errors import did_you_mean
-from tauro_compile.streaming import formats, storage
+from tauro_compile.streaming import file_parse, formats, storage
 from tauro_compile.streaming.config import InputConfig, NodeConfig, WatermarkConfig
 from tauro_compile.streaming.context import spark_from_context
 from tauro_compile.streaming.durations import parse_duration
@@ -146,6 +146,8 @@ class FileStreamReader(BaseStreamingReader):
                      "arrive) or fix input.path",
             )
         reader = self.stream_reader(inp, node_name).format(inp.file_format or "")
+        if file_parse.handles(inp):
+            return file_parse.load_parsed_files(reader, inp, node_name, path)
         if inp.schema_:
             reader = reader.schema(inp.schema_)
         elif inp.file_format in ("parquet", "orc"):
@@ -190,25 +192,23 @@ class SocketStreamReader(BaseStreamingReader):
 
 
 class StreamingReaderFactory:
-    """Maps source format names to reader classes; `register` also adds the format to the registry."""
-
-    _readers: ClassVar[dict[str, type[BaseStreamingReader]]] = {}
+    """Creates readers by format name from the format registry; `register` adds one to it."""
 
     @classmethod
     def create(cls, format: Any, context: Any) -> BaseStreamingReader:
         """A reader for `format` (a name or a StreamingFormat) bound to `context`."""
-        name = getattr(format, "value", format)
-        reader_cls = cls._readers.get(str(name))
-        if reader_cls is None:
+        name = str(getattr(format, "value", format))
+        spec = formats.source(name)
+        if spec is None or spec.implementation is None:
             supported = cls.supported_formats()
             raise StreamingFormatNotSupportedError(
                 f"no streaming reader for input format '{name}'",
                 context=create_error_context("create_reader", cls.__name__, field="input.format",
                                              expected=f"one of: {', '.join(supported)}",
-                                             actual=str(name)),
-                hint=did_you_mean(str(name), supported) or f"supported: {', '.join(supported)}",
+                                             actual=name),
+                hint=did_you_mean(name, supported) or f"supported: {', '.join(supported)}",
             )
-        return reader_cls(context)
+        return formats.implementation_of(spec)(context)
 
     @classmethod
     def register(cls, name: str, reader_cls: type[BaseStreamingReader],
@@ -216,19 +216,18 @@ class StreamingReaderFactory:
         """Add (or replace) a reader; its FormatSpec joins the registry so validation accepts it.
 
         Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
-        (no required path or options).
+        (no required path or options). `unregister` undoes it.
         """
-        formats.register_implementation(name, "source", f"reader {reader_cls.__name__}", spec)
-        cls._readers[name] = reader_cls
+        formats.register_implementation(name, "source", reader_cls, spec)
+
+    @classmethod
+    def unregister(cls, name: str) -> None:
+        """Forget a registered reader; a built-in format name gets its built-in reader back."""
+        formats.unregister_format(name, "source")
 
     @classmethod
     def supported_formats(cls) -> list[str]:
-        return sorted(cls._readers)
-
-
-for _reader in (KafkaStreamingReader, DeltaStreamingReader, DeltaChangeFeedReader,
-                FileStreamReader, RateStreamReader, SocketStreamReader):
-    StreamingReaderFactory.register(_reader.format_name, _reader)
+        return sorted(n for n, spec in formats.sources().items() if spec.implementation)
 
 
 def _as_input(value: Any, node_name: str | None) -> tuple[InputConfig, str]:

@@ -3,7 +3,8 @@
 `secret('kafka_password')` in a node file renders to the placeholder `${secret:kafka_password}`.
 Only the streaming layer, just before it hands options to Spark, swaps placeholders for the
 values of the environment variables of the same name. Anything printed, logged or written
-goes through `mask_options` / `mask_text` first.
+goes through `mask_structure` / `mask_options` / `mask_text` first: this module is the one
+masking rule (the compiler's artifacts use it too).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from tauro_compile.streaming.formats import is_secret_key
@@ -80,10 +82,15 @@ _INLINE_CREDENTIAL = re.compile(
 
 
 def mask_text(text: str, known_secrets: tuple[str, ...] = ()) -> str:
-    """`text` with placeholders, `password=...`-style credentials and `known_secrets` masked."""
-    text = _PLACEHOLDER.sub(MASK, text)
+    """`text` with placeholders, `password=...`-style credentials and `known_secrets` masked.
+
+    Each step runs only when its cheap substring test says it can match: a manifest has
+    hundreds of thousands of strings and almost none holds a secret.
+    """
+    if "${secret:" in text:
+        text = _PLACEHOLDER.sub(MASK, text)
     for secret in known_secrets:
-        if secret and len(secret) >= 3:
+        if secret and len(secret) >= 3 and secret in text:
             text = text.replace(secret, MASK)
     if "=" in text:
         text = _INLINE_CREDENTIAL.sub(lambda m: m.group(1) + MASK, text)
@@ -101,17 +108,37 @@ def shown_value(value: Any, known_secrets: tuple[str, ...] = (), limit: int = 80
 
 
 def mask_structure(value: Any, known_secrets: tuple[str, ...] = ()) -> Any:
-    """Deep copy of dicts/lists with every `options`-like mapping and string masked."""
-    if isinstance(value, Mapping):
+    """A copy of dicts/lists with secrets masked: everything under a secret-like key (a list or
+    a mapping whole; None stays None, it holds nothing), and in every string the placeholders,
+    inline credentials and known secret values (`mask_text`).
+
+    The one masking rule of every output, log, error and artifact. Scalars are handled inline
+    (no call per value) and the key verdict is cached: a manifest has hundreds of thousands
+    of values but a few dozen distinct keys.
+    """
+    kind = type(value)
+    if kind is str:
+        return mask_text(value, known_secrets)
+    if kind is dict or isinstance(value, Mapping):
         masked = {}
-        for k, v in value.items():
-            if isinstance(k, str) and is_secret_key(k):
-                masked[k] = MASK  # whatever it holds, even a list or a mapping
+        for key, item in value.items():
+            if type(key) is str and _secret_key(key):
+                masked[key] = None if item is None else MASK
+                continue
+            item_kind = type(item)
+            if item_kind is str:
+                masked[key] = mask_text(item, known_secrets) if (
+                    "${" in item or "=" in item or known_secrets) else item
+            elif item is None or item_kind is bool or item_kind is int or item_kind is float:
+                masked[key] = item
             else:
-                masked[k] = mask_structure(v, known_secrets)
+                masked[key] = mask_structure(item, known_secrets)
         return masked
-    if isinstance(value, list | tuple):
-        return [mask_structure(v, known_secrets) for v in value]
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return [mask_structure(item, known_secrets) for item in value]
     if isinstance(value, str):
         return mask_text(value, known_secrets)
     return value
+
+
+_secret_key = lru_cache(maxsize=4096)(is_secret_key)

@@ -11,13 +11,15 @@ pyspark is imported inside the functions, so importing this module never starts 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -166,12 +168,15 @@ def launch_jvm(settings: Mapping[str, str], output: Path) -> None:
     """Start the driver JVM in its own process group, its stdout and stderr going to `output`.
 
     Its own process group: a signal sent to the group of the `tauro` process (Ctrl-C in a
-    terminal, ``kill -TERM -<pgid>``, systemd, ``docker stop``) does not reach the JVM, so
-    Tauro can stop the queries before it stops Spark. The output file takes log4j's console
-    output (configured by ``LOG4J2_CONFIG`` unless the settings name a log4j configuration of
-    their own) and anything the JVM prints itself. Java is checked first, so a missing or old
-    one is a ``SparkSetupError`` saying how to install it. Does nothing if this process
-    already has a JVM.
+    terminal, ``kill -TERM -<pgid>``, ``docker stop``) does not reach the JVM, so Tauro can
+    stop the queries before it stops Spark. SIGTERM is ignored by the JVM too (pyspark
+    already ignores SIGINT there): a signal to every process of a cgroup (systemd's
+    ``KillMode=control-group``) would otherwise run the JVM's shutdown hooks under the
+    running queries. The JVM still ends with Tauro (its stdin closes) or on SIGKILL. The
+    output file takes log4j's console output (configured by ``LOG4J2_CONFIG`` unless the
+    settings name a log4j configuration of their own) and anything the JVM prints itself.
+    Java is checked first, so a missing or old one is a ``SparkSetupError`` saying how to
+    install it. Does nothing if this process already has a JVM.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
@@ -185,7 +190,7 @@ def launch_jvm(settings: Mapping[str, str], output: Path) -> None:
         raise SparkSetupError(*problem)
     output.parent.mkdir(parents=True, exist_ok=True)
     conf = SparkConf(loadDefaults=False).setAll(list(with_log4j_config(settings).items()))
-    with open(output, "ab") as sink:  # the child keeps its own copy of the descriptor
+    with open(output, "ab") as sink, _sigterm_ignored_by_children():
         gateway = launch_gateway(
             conf, popen_kwargs={"start_new_session": True, "stdout": sink, "stderr": sink}
         )
@@ -202,6 +207,33 @@ def with_log4j_config(settings: Mapping[str, str]) -> dict[str, str]:
     return result
 
 
+@contextlib.contextmanager
+def _sigterm_ignored_by_children() -> Iterator[None]:
+    """While active, a process pyspark starts inherits SIGTERM ignored (HotSpot then leaves it
+    ignored); this process ignores it only for the instant of the fork and exec."""
+    import threading
+
+    from pyspark import java_gateway
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    real_popen = java_gateway.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            return real_popen(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    java_gateway.Popen = popen
+    try:
+        yield
+    finally:
+        java_gateway.Popen = real_popen
+
+
 def jvm_process() -> subprocess.Popen | None:
     """The driver JVM's process (spark-submit exec's into java) if this process launched it."""
     if "pyspark" not in sys.modules:
@@ -210,6 +242,20 @@ def jvm_process() -> subprocess.Popen | None:
 
     gateway = SparkContext._gateway
     return getattr(gateway, "proc", None) if gateway is not None else None
+
+
+def ignored_settings(active: SparkSession, master: str, conf: Mapping[str, str]) -> list[str]:
+    """The settings of a profile that an already active session does not have (`key: wanted,
+    session has found`): reusing that session means they are not applied."""
+    differing = []
+    current_master = active.sparkContext.master if hasattr(active, "sparkContext") else None
+    if current_master is not None and current_master != master:
+        differing.append(f"master: wanted {master}, session has {current_master}")
+    for key, value in conf.items():
+        found = active.conf.get(str(key), None)
+        if found != str(value):
+            differing.append(f"{key}: wanted {value}, session has {found}")
+    return differing
 
 
 def get_active_session() -> SparkSession | None:

@@ -1,7 +1,9 @@
 """`StreamingValidator`: turn a node or pipeline config into typed `NodeConfig`s, or say all that is wrong.
 
-Built only on the typed models (`NodeConfig.model_validate`) and the registry rules
-(`config.check_node`), so it accepts exactly what the readers and writers can run. The
+Built only on the typed models (`NodeConfig.model_validate`), the registry rules
+(`config.check_node`) and the code rules (`code_checks`: importable references, a valid
+contract file, a watermark on an input column), the same the compiler applies, so it accepts
+exactly what the readers and writers can run. The
 pipeline checks add what needs several nodes at once: unique names and query names, no two
 nodes sharing a checkpoint, no two nodes writing the same sink.
 
@@ -15,16 +17,21 @@ nodes sharing a checkpoint, no two nodes writing the same sink.
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tauro_compile.errors import did_you_mean
 from tauro_compile.streaming import formats
-from tauro_compile.streaming.config import ConfigIssue, NodeConfig, OutputConfig, check_node
+from tauro_compile.streaming.code_checks import (
+    ContractChecker,
+    ReferenceChecker,
+    node_code_issues,
+)
+from tauro_compile.streaming.collisions import collisions
+from tauro_compile.streaming.config import ConfigIssue, NodeConfig, check_node
 from tauro_compile.streaming.constants import PipelineType
 from tauro_compile.streaming.exceptions import (
     StreamingFormatNotSupportedError,
@@ -32,17 +39,20 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
     node_name_of,
 )
-from tauro_compile.streaming.secrets import shown_value
+from tauro_compile.streaming.merge import deep_merge
+from tauro_compile.streaming.model_issues import model_issues
 
 _FORMAT_FIELDS = ("input.format", "output.format", "contract.quarantine.format")
-_EXPECTED_SUFFIX = re.compile(r";\s*expected (.+)$")
 
 
 class StreamingValidator:
     """Validates streaming nodes and pipelines against the models and the format registry."""
 
-    def __init__(self, format_policy: Any = None) -> None:
+    def __init__(self, format_policy: Any = None, *, project_dir: str | Path | None = None) -> None:
+        """`project_dir`: where relative contract paths and the project's modules are found
+        (default: the working directory; `sys.path` is searched for modules too)."""
         self.format_policy = format_policy
+        self.project_dir = Path(project_dir) if project_dir is not None else Path.cwd()
 
     def validate_streaming_node_config(self, node_config: Mapping[str, Any] | NodeConfig) -> NodeConfig:
         """The node as a NodeConfig; raises with every issue listed when it cannot run."""
@@ -115,7 +125,8 @@ class StreamingValidator:
                 node = NodeConfig.model_validate(dict(node_config))
             except ValidationError as exc:
                 return None, _raw_format_issues(node_config) + _pydantic_issues(exc)
-        return node, check_node(node) + self._policy_issues(node)
+        return node, check_node(node) + self._policy_issues(node) + node_code_issues(
+            node, ReferenceChecker(self.project_dir), ContractChecker(self.project_dir))
 
     def _policy_issues(self, node: NodeConfig) -> list[ConfigIssue]:
         issues = []
@@ -165,66 +176,15 @@ def with_streaming_defaults(node: Any, defaults: Mapping[str, Any]) -> Any:
     own = raw.get("streaming") or {}
     if not isinstance(own, Mapping):
         return node
-    merged = _deep_merge(copy.deepcopy(dict(defaults)), own)
-    if isinstance(own.get("trigger"), Mapping) and "type" in own["trigger"]:
-        merged["trigger"] = dict(own["trigger"])
-    raw["streaming"] = merged
+    raw["streaming"] = deep_merge(defaults, own)
     return raw
 
 
-def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            base[key] = _deep_merge(dict(base[key]), value)
-        else:
-            base[key] = value
-    return base
-
-
-def sink_identity(out: OutputConfig, query_name: str) -> tuple[str, ...] | None:
-    """What makes two outputs the same sink (a path, a table, a topic), or None if unshared."""
-    if out.table_name:
-        return ("table", out.table_name.lower())
-    if out.path:
-        return ("path", out.path.rstrip("/"))
-    if out.format == "memory":
-        return ("memory", query_name)
-    if out.format == "kafka":
-        return ("kafka", str(out.options.get("kafka.bootstrap.servers")), str(out.options.get("topic")))
-    return None
-
-
 def _cross_node_issues(nodes: list[NodeConfig]) -> list[tuple[str | None, ConfigIssue]]:
-    issues: list[tuple[str | None, ConfigIssue]] = []
-    owners: dict[tuple[Any, ...], tuple[int, str]] = {}
-
-    def claim(position: int, key: tuple[Any, ...], name: str, field: str, message: str) -> bool:
-        index, other = owners.setdefault(key, (position, name))
-        if index != position:
-            issues.append((name, ConfigIssue(field, message.replace("{other}", other),
-                                             expected="a different value per node",
-                                             found=str(key[-1]))))
-        return index == position
-
-    for position, node in enumerate(nodes):
-        name = node.name
-        if claim(position, ("name", name), name, "name", f"two nodes are named '{name}'"):
-            claim(position, ("query", node.query_name), name, "streaming.query_name",
-                  f"query name '{node.query_name}' is also used by node '{{other}}'")
-        if node.streaming.checkpoint_location:
-            location = node.streaming.checkpoint_location.rstrip("/")
-            claim(position, ("checkpoint", location), name, "streaming.checkpoint_location",
-                  f"checkpoint '{location}' is also used by node '{{other}}'; "
-                  "each query needs its own")
-        outputs = [("output", node.output)]
-        if node.contract is not None and node.contract.quarantine is not None:
-            outputs.append(("contract.quarantine", node.contract.quarantine))
-        for prefix, out in outputs:
-            identity = sink_identity(out, node.query_name)
-            if identity is not None:
-                claim(position, ("sink", *identity), name, f"{prefix}.path",
-                      f"node '{{other}}' already writes the sink {':'.join(identity)}")
-    return issues
+    """What nodes share that they may not: the one rule of `streaming.collisions`."""
+    return [(nodes[position].name, issue)
+            for collision in collisions(nodes)
+            for position, issue in collision.issues(lambda p: f"node '{nodes[p].name}' (nodes[{p}])")]
 
 
 def _raw_format_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
@@ -244,76 +204,18 @@ def _raw_format_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
     return issues
 
 
-_UNION_TAGS = frozenset({"str", "int", "float", "bool", "callable", "none", "dict", "list"})
-
-
 def _pydantic_issues(exc: ValidationError) -> list[ConfigIssue]:
-    issues: dict[str, ConfigIssue] = {}
-    union_types: dict[str, list[str]] = {}
-    for err in exc.errors():
-        loc = list(err["loc"])
-        tag = None
-        if loc and isinstance(loc[-1], str) and (loc[-1] in _UNION_TAGS or "[" in loc[-1]):
-            tag = loc.pop()  # which member of a union (str | int | ...) the error is about
-        loc = [p for p in loc if not (isinstance(p, str) and "[" in p)]
-        field = _dotted(loc)
-        if field.startswith("transforms[") and err["type"] in ("callable_type", "model_type"):
-            issues.setdefault(field, ConfigIssue(
-                field, "a transform must be {sql: ...}, {python: module:function} or a callable",
-                expected="a mapping or a callable", found=_found(err.get("input"))))
-            continue
-        secret = any(isinstance(p, str) and formats.is_secret_key(p) for p in loc)
-        if tag in _UNION_TAGS and err["type"].endswith(("_type", "_parsing")):
-            union_types.setdefault(field, []).append(str(tag))
-            issues[field] = ConfigIssue(
-                field, "value has the wrong type", expected=" or ".join(union_types[field]),
-                found=_found(err.get("input"), secret=secret))
-            continue
-        message = str(err["msg"]).removeprefix("Value error, ")
-        expected = (err.get("ctx") or {}).get("expected")
-        match = _EXPECTED_SUFFIX.search(message)
-        if match:
-            expected = expected or match.group(1)
-            message = message[: match.start()]
-        hint = None
-        if err["type"] == "missing":
-            expected = expected or "a value"
-            found = "nothing"
-        elif err["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
-            expected, found = "no such key", str(loc[-1])
-            hint = _extra_key_hint(loc)
-        else:
-            found = _found(err.get("input"), secret=secret)
-        issues.setdefault(field, ConfigIssue(field, message, expected=expected, found=found, hint=hint))
-    return list(issues.values())
-
-
-def _extra_key_hint(loc: list[Any]) -> str | None:
-    from tauro_compile.streaming import config
-
-    models = {"input": config.InputConfig, "output": config.OutputConfig,
-              "streaming": config.StreamingConfig, "contract": config.ContractConfig,
-              "on_failure": config.FailurePolicy, "watermark": config.WatermarkConfig,
-              "trigger": config.TriggerConfig, "dead_letter": config.DeadLetterConfig}
-    model = models.get(str(loc[-2])) if len(loc) > 1 else NodeConfig
-    if model is None:
-        return None
-    names = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
-    return did_you_mean(str(loc[-1]), sorted(names))
-
-
-def _dotted(loc: list[Any]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "node"
-
-
-def _found(value: Any, secret: bool = False) -> str:
-    if secret:
-        return "***"
-    return shown_value(repr(value) if isinstance(value, str) else value, limit=120)
+    """The streaming layer's one translation (`model_issues`), as ConfigIssues."""
+    issues = []
+    for issue in model_issues(exc, NodeConfig):
+        message, expected = issue.message, issue.expected
+        if (len(issue.path) == 2 and issue.path[0] == "transforms"
+                and issue.code in ("schema.model_type", "schema.callable_type")):
+            message = "a transform must be {sql: ...}, {python: module:function} or a callable"
+            expected = "a mapping or a callable"
+        issues.append(ConfigIssue(issue.field or "node", message, expected=expected,
+                                  found=issue.found, hint=issue.hint))
+    return issues
 
 
 def _error(issues: list[ConfigIssue], node_name: str | None, operation: str,

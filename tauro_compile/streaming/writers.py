@@ -113,6 +113,7 @@ class BaseStreamingWriter(ABC):
         batched = (bool(stages) or self.always_batched or node.output.mode == "merge"
                    or self.prefers_batches(node))
         self.check(df, node)
+        df = self.align(df, node)
         if not batched:
             df = self.prepare(df, node)
         writer = (observe_rows_out(df, node.streaming.trigger).writeStream
@@ -157,6 +158,10 @@ class BaseStreamingWriter(ABC):
         """Shape rows for the sink (works on streaming and batch DataFrames)."""
         return df
 
+    def align(self, df: DataFrame, node: NodeConfig) -> DataFrame:
+        """The stream with the casts the node opted into (`on_type_mismatch: cast`)."""
+        return df
+
     @abstractmethod
     def start(self, writer: DataStreamWriter, node: NodeConfig) -> StreamingQuery:
         """Start the configured writer on this sink."""
@@ -199,6 +204,17 @@ class DeltaStreamingWriter(BaseStreamingWriter):
         if clashes:
             raise self._misfit(node, df, table, clashes, "columns {} have types the table "
                                "cannot hold", "output", "cast or rename them in a transform")
+        differing = type_mismatches(df.schema, table)
+        if differing and out.on_type_mismatch == "fail":
+            shown = [f"'{name}' (table {table_type}, stream {stream_type})"
+                     for name, table_type, stream_type in differing]
+            raise self._misfit(node, df, table, shown, "column {} has another type in the "
+                               "table than in the stream" if len(shown) == 1 else
+                               "columns {} have other types in the table than in the stream",
+                               "output.on_type_mismatch",
+                               "cast the column in a transform, or set `on_type_mismatch: "
+                               "cast` on the output to cast it to the table's type before "
+                               "each write (a value that does not convert fails the batch)")
         extra = [f.name for f in df.schema.fields
                  if f.name.lower() not in existing and not is_internal_column(f.name)]
         if extra and not evolve:
@@ -212,6 +228,23 @@ class DeltaStreamingWriter(BaseStreamingWriter):
                                "stream (MERGE updates and inserts every column)", "output",
                                "select them in a transform, or set `mergeSchema: \"true\"` "
                                "to leave them unchanged")
+
+    def align(self, df: DataFrame, node: NodeConfig) -> DataFrame:
+        out = node.output
+        if out.on_type_mismatch != "cast" or (
+                node.streaming.output_mode is StreamingOutputMode.COMPLETE and out.mode != "merge"):
+            return df
+        table = storage.delta_schema(self.spark, path=out.path, table_name=out.table_name)
+        if table is None:
+            return df
+        from pyspark.sql import functions as F
+
+        targets = {f.name.lower(): f.dataType for f in table.fields}
+        differing = {name.lower() for name, _, _ in type_mismatches(df.schema, table)}
+        return df.select(*[
+            F.col(f"`{c}`").cast(targets[c.lower()]).alias(c) if c.lower() in differing
+            else F.col(f"`{c}`") for c in df.columns
+        ])
 
     def _misfit(self, node: NodeConfig, df: DataFrame, table: Any, columns: list[str],
                 problem: str, field: str, hint: str) -> StreamingQueryError:
@@ -351,16 +384,14 @@ class ForeachBatchStreamingWriter(BaseStreamingWriter):
 
 
 class StreamingWriterFactory:
-    """Maps sink format names to writer classes; `register` also adds the format to the registry."""
-
-    _writers: ClassVar[dict[str, type[BaseStreamingWriter]]] = {}
+    """Creates writers by format name from the format registry; `register` adds one to it."""
 
     @classmethod
     def create(cls, format: Any, context: Any) -> BaseStreamingWriter:
         """A writer for `format` (a name or a StreamingFormat) bound to `context`."""
         name = str(getattr(format, "value", format))
-        writer_cls = cls._writers.get(name)
-        if writer_cls is None:
+        spec = formats.sink(name)
+        if spec is None or spec.implementation is None:
             supported = cls.supported_formats()
             raise StreamingFormatNotSupportedError(
                 f"no streaming writer for output format '{name}'",
@@ -369,24 +400,49 @@ class StreamingWriterFactory:
                                              actual=name),
                 hint=did_you_mean(name, supported) or f"supported: {', '.join(supported)}",
             )
-        return writer_cls(context)
+        return formats.implementation_of(spec)(context)
 
     @classmethod
     def register(cls, name: str, writer_cls: type[BaseStreamingWriter],
                  spec: formats.FormatSpec | None = None) -> None:
-        """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it."""
-        formats.register_implementation(name, "sink", f"writer {writer_cls.__name__}", spec)
-        cls._writers[name] = writer_cls
+        """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it.
+
+        Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
+        (no required path or options). `unregister` undoes it.
+        """
+        formats.register_implementation(name, "sink", writer_cls, spec)
+
+    @classmethod
+    def unregister(cls, name: str) -> None:
+        """Forget a registered writer; a built-in format name gets its built-in writer back."""
+        formats.unregister_format(name, "sink")
 
     @classmethod
     def supported_formats(cls) -> list[str]:
-        return sorted(cls._writers)
+        return sorted(n for n, spec in formats.sinks().items() if spec.implementation)
 
 
-for _writer in (DeltaStreamingWriter, ConsoleStreamingWriter, MemoryStreamingWriter,
-                ParquetStreamingWriter, JsonStreamingWriter, KafkaStreamingWriter,
-                ForeachBatchStreamingWriter):
-    StreamingWriterFactory.register(_writer.format_name, _writer)
+# Widenings Delta applies on write without losing anything (a stream int into a bigint table).
+_WIDENS_TO = {"tinyint": {"smallint", "int", "bigint"}, "smallint": {"int", "bigint"},
+              "int": {"bigint"}, "float": {"double"}}
+
+
+def type_mismatches(stream: Any, table: Any) -> list[tuple[str, str, str]]:
+    """(column, table type, stream type) of atomic columns whose types differ (widening aside).
+
+    Delta would cast such a column silently on write (a BIGINT stream into a STRING table
+    succeeds), so a type that changes is refused unless the node opts into the cast.
+    """
+    existing = {f.name.lower(): f.dataType for f in table.fields}
+    found = []
+    for field in stream.fields:
+        target = existing.get(field.name.lower())
+        if target is None or _kind(field.dataType) != "atomic" or _kind(target) != "atomic":
+            continue
+        mine, theirs = field.dataType.simpleString(), target.simpleString()
+        if mine != theirs and theirs not in _WIDENS_TO.get(mine, ()) and mine != "void":
+            found.append((field.name, theirs, mine))
+    return found
 
 
 def _kind(data_type: Any) -> str:

@@ -8,7 +8,6 @@ document on stdout and nothing else. Secrets are masked in both.
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,6 @@ def run_compile(options: ProjectOptions, output: str = "text", console: Console 
     from tauro_compile.compiler.manifest import MANIFEST_FILE
 
     compiled = compile_project(options)
-    # The compile ran with the cyclic GC paused; freezing what it built keeps the first
-    # collection after it from walking every object of a large project (a CLI run ends soon).
-    gc.freeze()
     manifest = compiled.target_dir / MANIFEST_FILE
     if console is None:
         return 0

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
@@ -34,8 +34,9 @@ from tauro_compile.run_logs import LogOptions
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
-    from tauro_compile.runner.plan import RunPlan
+    from tauro_compile.streaming.plan import RunPlan
 
 log = logging.getLogger("tauro.run")
 
@@ -62,39 +63,48 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
     with python_logging_to(log_path), _follow_warnings(log_path, console, log_options.verbose):
         log.info("tauro run: %s", plan_summary(plan))
         try:
-            return _run(compiled, plan, options, console, fail_fast, log_path, started_at,
-                        metrics_port)
+            return _locked_run(options, console, compiled, plan, fail_fast, metrics_port,
+                               log_path, started_at)
         except TauroError as exc:
             log.error("run failed: %s", exc.render())
             exc.log_path = shown_path  # type: ignore[attr-defined]
             raise
 
 
-def _run(compiled: Any, plan: RunPlan, options: ProjectOptions, console: Console,
-         fail_fast: bool, log_path: Path, started_at: float, metrics_port: int | None) -> int:
-    from tauro_compile.runner.display import failure_message
-    from tauro_compile.runner.execute import execute_plan
-    from tauro_compile.runner.python_paths import prepare_python_paths
-    from tauro_compile.streaming.secrets import mask_structure
-
-    prepare_python_paths(plan)
+def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledProject,
+                plan: RunPlan, fail_fast: bool, metrics_port: int | None, log_path: Path,
+                started_at: float) -> int:
+    from tauro_compile.runner.python_paths import project_imports
     from tauro_compile.tasks.locate import all_checkpoints
 
     lock = take_run_lock(plan, console, all_checkpoints(compiled))
     try:
-        spark = start_spark(plan, console, log_path)
-        invocation = {
-            "project_dir": str(options.project_dir), "profile": plan.profile,
-            "select": list(options.select), "exclude": list(options.exclude),
-            "vars": mask_structure(dict(options.vars), compiled.secret_values),
-        }
-        port = metrics_port if metrics_port is not None else plan.metrics_port
-        report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
-                              invocation=invocation, known_secrets=compiled.secret_values,
-                              lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
-                              driver_log=log_path, started_at=started_at)
+        with project_imports(plan):
+            return _run_plan(options, console, compiled, plan, fail_fast, lock, metrics_port,
+                             log_path, started_at)
     finally:
         lock.release()
+
+
+def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
+              plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None,
+              log_path: Path, started_at: float) -> int:
+    """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
+    from tauro_compile.runner.display import failure_message
+    from tauro_compile.runner.execute import execute_plan
+    from tauro_compile.streaming.secrets import mask_structure
+
+    spark = start_spark(plan, console, log_path)
+    invocation = {
+        "project_dir": str(options.project_dir), "profile": plan.profile,
+        "select": list(options.select), "exclude": list(options.exclude),
+        "vars": mask_structure(dict(options.vars), compiled.secret_values),
+    }
+    port = metrics_port if metrics_port is not None else plan.metrics_port
+    report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
+                          invocation=invocation, known_secrets=compiled.secret_values,
+                          lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
+                          driver_log=log_path, started_at=started_at)
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
         for record in report.outcome.records:
@@ -107,6 +117,21 @@ def _run(compiled: Any, plan: RunPlan, options: ProjectOptions, console: Console
         console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def plan_summary(plan: RunPlan) -> str:
+    """`Running shop (profile dev): 2 nodes (2 bounded): raw_orders, customer_totals`."""
+    names = [n.name for n in plan.nodes]
+    shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
+    bounded = sum(1 for n in plan.nodes if n.bounded)
+    kinds = []
+    if bounded:
+        kinds.append(f"{bounded} bounded")
+    if len(names) - bounded:
+        kinds.append(f"{len(names) - bounded} continuous")
+    count = f"{len(names)} node{'s' if len(names) != 1 else ''}"
+    return (f"Running {plan.project_name} (profile {plan.profile}): {count} "
+            f"({', '.join(kinds)}): {shown}")
 
 
 def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> RunLock:
@@ -127,32 +152,16 @@ def take_run_lock(plan: RunPlan, console: Console, checkpoints: list[str]) -> Ru
     return lock
 
 
-def plan_summary(plan: RunPlan) -> str:
-    """`clickstream (profile dev): 4 nodes: raw_events -> ... (2 bounded, 2 continuous)`."""
-    names = [n.name for n in plan.nodes]
-    shown = ", ".join(names[:6]) + (f", ... ({len(names) - 6} more)" if len(names) > 6 else "")
-    bounded = sum(1 for n in plan.nodes if n.bounded)
-    kinds = []
-    if bounded:
-        kinds.append(f"{bounded} bounded")
-    if len(names) - bounded:
-        kinds.append(f"{len(names) - bounded} continuous")
-    count = f"{len(names)} node{'s' if len(names) != 1 else ''}"
-    return (f"Running {plan.project_name} (profile {plan.profile}): {count} "
-            f"({', '.join(kinds)}): {shown}")
-
-
 def start_spark(plan: RunPlan, console: Console, log_path: Path) -> SparkSession:
     """The SparkSession for the run, with a spinner while it starts and a line once it is up."""
     from tauro_compile.streaming.session import get_active_session
 
-    active = get_active_session()
-    if active is not None:
-        return active
+    if get_active_session() is not None:
+        return session_for(plan, console, log_path)
     master = plan.spark.master
     began = time.time()
     with console.status(f"starting Spark ({master})..."):
-        spark = session_for(plan, log_path)
+        spark = session_for(plan, console, log_path)
     took = time.time() - began
     url = _ui_url(spark)
     text = f"Spark ready in {took:.1f}s ({master})" + (f"; UI: {url}" if url else "")
@@ -161,19 +170,29 @@ def start_spark(plan: RunPlan, console: Console, log_path: Path) -> SparkSession
     return spark
 
 
-def session_for(plan: RunPlan, jvm_output: Path | None = None) -> SparkSession:
-    """The active SparkSession of this process, else one built from the plan's settings."""
+def session_for(plan: RunPlan, console: Console | None = None,
+                jvm_output: Path | None = None) -> SparkSession:
+    """The active SparkSession of this process, else one built from the plan's settings.
+
+    Reusing an active session (a notebook, a test) means the profile's Spark settings that
+    differ from it are not applied: the console is told which.
+    """
     from tauro_compile.streaming.session import (
         SparkSetupError,
         build_spark_session,
         get_active_session,
+        ignored_settings,
     )
 
     active = get_active_session()
     if active is not None:
+        differing = ignored_settings(active, plan.spark.master, plan.spark.conf)
+        if differing and console is not None:
+            console.err("Warning: reusing the SparkSession already active in this process; "
+                        f"profile '{plan.profile}' settings not applied: " + "; ".join(differing))
         return active
     settings = plan.spark
-    output = jvm_output or plan.target_dir / "logs" / "spark.log"
+    output = jvm_output or Path(plan.target_dir) / "logs" / "spark.log"
     try:
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
                                    jvm_output=output)
@@ -220,4 +239,4 @@ def _follow_warnings(log_path: Path, console: Console, verbose: bool) -> Iterato
         follower.stop()
 
 
-__all__ = ["plan_summary", "run_run", "session_for", "start_spark"]
+__all__ = ["plan_summary", "run_run", "session_for", "start_spark", "take_run_lock"]

@@ -293,3 +293,25 @@ def test_example_project_compiles_with_both_profiles(tauro, tmp_path):
         result = tauro("compile", "--project-dir", project, "--profile", profile)
         assert result.exit_code == 0, result.output
         assert load_manifest(project / "target")["metadata"]["profile"] == profile
+
+
+def test_compiling_leaves_the_garbage_collector_as_it_found_it(make_project, tauro):
+    """Library calls never change process-wide state; the CLI restores what it tunes."""
+    import gc
+
+    from tauro_compile.compiler.compile import compile_project
+    from tauro_compile.compiler.options import ProjectOptions
+
+    project = make_project(PROJECT)
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    compile_project(ProjectOptions(project_dir=project))
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    assert tauro("compile", "--project-dir", project).exit_code == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:  # a caller that paused the collector itself keeps it paused
+        assert tauro("ls", "--project-dir", project).exit_code == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -592,3 +592,33 @@ def test_all_profiles_passes_on_the_example_project(tauro):
     result = tauro("compile", "--project-dir", example, "--all-profiles")
     assert result.exit_code == 0, result.output
     assert "All 2 profiles compile" in result.stdout
+
+
+def test_input_in_a_declared_source(make_project, tauro):
+    path = project(make_project, **{"tauro_project.yml": """
+        name: shop
+        profile: dev
+        sources:
+          landing:
+            format: rate
+            options: {rowsPerSecond: "{{ input }}"}
+    """})
+    problem = only(problems(path))
+    assert (problem.file, problem.line, problem.field) == (
+        "tauro_project.yml", 6, "sources.landing.options.rowsPerSecond")
+    assert problem.code == "input_outside_sql"
+    assert "unknown source" not in cli_fails(tauro, path)
+
+
+def test_unknown_output_option_name_is_a_warning(make_project, tauro):
+    path = project(make_project, **{"nodes/raw_events.yml": """
+        input: {source: landing}
+        output:
+          format: delta
+          path: wh/raw
+          options: {mergeSchemas: "true"}
+    """})
+    result = tauro("compile", "--project-dir", path)
+    assert result.exit_code == 0, result.output
+    assert "Warning: nodes/raw_events.yml:5" in result.stderr
+    assert "did you mean 'mergeSchema'?" in result.stderr

@@ -216,7 +216,9 @@ def test_two_nodes_writing_the_same_output(make_project):
     found = problems(project)
     assert sorted((p.file, p.code) for p in found) == [
         ("nodes/b.yml", "shared_output"), ("nodes/raw_events.yml", "shared_output")]
-    assert found[0].line == 2
+    (mine,) = [p for p in found if p.file == "nodes/b.yml"]
+    assert (mine.line, mine.field) == (4, "output.path")  # the line that names the sink
+    assert "'raw_events' (nodes/raw_events.yml)" in mine.message
 
 
 def test_unknown_format_lists_valid_ones(make_project, tauro):

@@ -53,3 +53,60 @@ def test_a_bad_stop_timeout_is_a_usage_error(make_project, tauro) -> None:
     project = make_project(PROJECT)
     result = tauro("stop", "--project-dir", project, "--timeout", "soon")
     assert result.exit_code == 2 and "--timeout" in result.stderr
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from tauro_compile.runner.lock import RunLock
+lock = RunLock(Path(sys.argv[1]), shared=True, project="ops", profile="dev",
+               project_dir=sys.argv[2], command="tauro run (a run that never stops)")
+lock.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_stop_waits_then_force_kills_a_run_that_does_not_stop(make_project, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    project = make_project(PROJECT)
+    state = project / "chk" / ".tauro"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(state), str(project)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        cli = [sys.executable, "-m", "tauro_compile", "stop", "--project-dir", str(project),
+               "--timeout", "1s"]
+        waited = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+        assert waited.returncode == 1
+        assert "still stopping after 1s" in waited.stderr and "--force" in waited.stderr
+        assert holder.poll() is None                     # without --force nothing is killed
+        forced = subprocess.run([*cli, "--force"], capture_output=True, text=True, timeout=60)
+        assert forced.returncode == 1
+        assert f"killed pid {holder.pid}" in forced.stderr
+        assert holder.wait(timeout=30) == -9
+        status = subprocess.run([sys.executable, "-m", "tauro_compile", "status",
+                                 "--project-dir", str(project), "-o", "json"],
+                                capture_output=True, text=True, timeout=60)
+        run = json.loads(status.stdout)["run"]
+        assert run["state"] == "dead" and f"pid {holder.pid}" in run["dead_reason"]
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_watch_prints_one_json_document_per_update(make_project) -> None:
+    from tauro_compile.compiler.options import ProjectOptions
+    from tauro_compile.console import CaptureConsole
+    from tauro_compile.tasks.status import run_status_command
+
+    project = make_project(PROJECT)
+    console = CaptureConsole()
+    code = run_status_command(ProjectOptions(project_dir=project), console, output="json",
+                              watch=True, interval=0.01, max_updates=3)
+    lines = console.output.splitlines()
+    assert code == 0 and len(lines) == 3
+    assert all(json.loads(line)["run"]["state"] == "none" for line in lines)

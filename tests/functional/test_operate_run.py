@@ -215,7 +215,7 @@ def test_killed_run_dead_lock_taken_over_driver_killed_resume_exact_and_group_te
     doc = json.loads(tauro("status", "--project-dir", project, "--output", "json").stdout)
     assert (doc["run"]["state"], doc["run"]["status"]) == ("ended", "failed")
 
-    # C: resumes; then the whole process group gets SIGTERM (what systemd/docker do)
+    # C: resumes; then the whole process group, and the JVM, get SIGTERM
     land(project, "c", range(20, 26))
     log_c = tmp_path / "c.log"
     logs_before = set((project / "target" / "logs").glob("run-*.log"))
@@ -225,7 +225,10 @@ def test_killed_run_dead_lock_taken_over_driver_killed_resume_exact_and_group_te
                  lambda: (results(project) or {}).get("metadata", {}).get("invocation", {})
                  .get("pid") == proc.pid and node_field(project, "events", "status") == "running"
                  and _table_count(spark, project, "clicks") == 13, proc, log_c, every=3)
+        driver_c = results(project)["metadata"]["driver"]["pid"]
+        # what systemd's KillMode=control-group does: SIGTERM to every process, JVM included
         os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(driver_c, signal.SIGTERM)
         code = finish(proc)
     finally:
         cleanup(proc, project)

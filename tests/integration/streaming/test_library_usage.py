@@ -143,7 +143,7 @@ def test_bounded_pipeline_runs_downstream_after_upstream_completes(spark, tmp_pa
     execution_id = spm.start_pipeline("medallion", pipeline)
     assert spm.wait_for_pipeline(execution_id, timeout=180)
     results = spm.get_results(execution_id)
-    assert results["state"] == "completed" and results["completed"] is True
+    assert results["state"] == "succeeded" and results["completed"] is True
     assert results["nodes"]["silver"]["upstreams"] == ["bronze"]
     assert results["nodes"]["bronze"]["rows_out"] == 6
     assert results["nodes"]["silver"]["rows_out"] == 4
@@ -151,7 +151,7 @@ def test_bounded_pipeline_runs_downstream_after_upstream_completes(spark, tmp_pa
     assert spark.read.format("delta").load(str(silver)).count() == 4
 
 
-def test_failed_node_fails_the_pipeline_and_skips_its_downstream(spark, tmp_path: Path) -> None:
+def test_failed_node_restarts_per_its_policy_then_fails_the_pipeline_and_skips_downstream(spark, tmp_path: Path) -> None:
     landing, bronze = tmp_path / "landing", tmp_path / "bronze"
     write_json_lines(landing, "a.json", [{"id": 1}, {"id": -1}])
     pipeline = {"nodes": [
@@ -159,7 +159,8 @@ def test_failed_node_fails_the_pipeline_and_skips_its_downstream(spark, tmp_path
                                  "path": str(landing), "schema": "id BIGINT"},
                      {"format": "delta", "path": str(bronze)},
                      transforms=[{"sql": "SELECT id FROM {{ input }} "
-                                         "WHERE assert_true(id > 0, 'negative id') IS NULL"}]),
+                                         "WHERE assert_true(id > 0, 'negative id') IS NULL"}],
+                     on_failure={"action": "restart", "max_restarts": 1, "backoff": "1 second"}),
         bounded_node("after", {"format": "delta", "path": str(bronze)}, {"format": "memory"}),
     ]}
     spm = StreamingPipelineManager({"spark": spark, "checkpoint_root": str(tmp_path / "chk")},
@@ -169,6 +170,7 @@ def test_failed_node_fails_the_pipeline_and_skips_its_downstream(spark, tmp_path
     results = spm.get_results(execution_id)
     assert results["state"] == "failed"
     assert results["nodes"]["checked"]["state"] == "failed"
+    assert results["nodes"]["checked"]["restarts"] == 1  # its on_failure policy was applied
     assert "negative id" in results["nodes"]["checked"]["error"]
     assert results["nodes"]["after"]["state"] == "skipped"
     assert results["nodes"]["after"]["reason"] == "upstream node 'checked' failed"

@@ -13,9 +13,6 @@ from streaming_helpers import bounded_node, write_json_lines, write_user_module
 from tauro_compile.streaming import (
     StreamingQueryError,
     StreamingQueryManager,
-    StreamingReaderFactory,
-    StreamingWriterFactory,
-    formats,
 )
 from tauro_compile.streaming.writers import rows_out
 
@@ -38,11 +35,6 @@ def run(spark, node: dict, tmp_path: Path, **context):
     query.awaitTermination(120)
     assert query.exception() is None
     return query
-
-
-def test_every_registry_format_has_a_reader_or_writer() -> None:
-    assert set(StreamingReaderFactory.supported_formats()) == set(formats.sources())
-    assert set(StreamingWriterFactory.supported_formats()) == set(formats.sinks())
 
 
 def test_file_stream_json_to_delta_path_counts_rows_out(spark, tmp_path: Path) -> None:

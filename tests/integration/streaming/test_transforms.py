@@ -144,9 +144,13 @@ def test_watermark_is_applied_right_after_reading(spark, tmp_path: Path) -> None
     reader = StreamingReaderFactory.create("file_stream", {"spark": spark})
     df = reader.read(inp, node_name="wm")
     plan = df._jdf.queryExecution().logical().toString()
-    top = plan.splitlines()[0]  # the watermark sits directly on the source
+    top = plan.splitlines()[0]  # the watermark sits on the source as read (and parsed)
     assert "EventTimeWatermark" in top and "'ts, 10 minutes" in top
-    assert "StreamingRelation" in plan.splitlines()[1]
+    below = plan.splitlines()[1:]
+    assert "StreamingRelation" in below[-1]
+    # between them only the parse-error handling of file_parse (metrics, filter, projection)
+    assert all(any(op in line for op in ("CollectMetrics", "Filter", "Project"))
+               for line in below[:-1]), plan
     inp["watermark"]["column"] = "tss"
     with pytest.raises(StreamingValidationError) as info:
         reader.read(inp, node_name="wm")

@@ -125,3 +125,16 @@ def test_dot_quotes_and_escapes():
     assert text.rstrip().endswith("}")
     assert '    "a" [label="a\\ndelta"];' in text
     assert '    "a" -> "b\\"q";' in text
+
+
+def test_one_ordering_rule_for_compiler_supervisor_and_library() -> None:
+    """NodeGraph's generations are the core's `topological_generations` (ties by name)."""
+    from tauro_compile.streaming.plan import CycleError, topological_generations
+
+    depends_on = {"gold": ["silver"], "silver": ["bronze", "outside"], "bronze": [], "aux": []}
+    assert topological_generations(depends_on) == [["aux", "bronze"], ["silver"], ["gold"]]
+    graph = NodeGraph(depends_on, [(up, down) for down, ups in depends_on.items() for up in ups])
+    assert graph.generations() == topological_generations(depends_on)
+    with pytest.raises(CycleError) as info:
+        topological_generations({"b": ["a"], "a": ["c"], "c": ["b"], "d": []})
+    assert info.value.cycle == ["a", "b", "c", "a"]  # a feeds b feeds c feeds a

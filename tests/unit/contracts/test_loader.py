@@ -132,3 +132,42 @@ def test_several_objects_need_a_name() -> None:
     assert parse_contract(text, object_name="a").object_name == "a"
     (problem,) = problems_of(text, object_name="c")
     assert problem.found == "c"
+
+
+@pytest.mark.parametrize("key", ["metric", "rule"])
+def test_unknown_library_metric_names_the_key_the_file_used(key: str) -> None:
+    problems = problems_of(contract_text(f"""\
+        schema:
+          - name: orders
+            properties:
+              - name: amount
+                quality:
+                  - {key}: nulValues
+        """))
+    (problem,) = problems
+    assert problem.field == f"schema[0].properties[0].quality[0].{key}"
+    assert problem.found == "nulValues" and problem.hint == "did you mean 'nullValues'?"
+
+
+def test_every_library_metric_has_a_handler() -> None:
+    """The table of handlers is the list of metrics: each one derives a rule."""
+    from tauro_compile.contracts.expectations import LIBRARY_METRICS
+
+    assert set(LIBRARY_METRICS) == {"nullValues", "missingValues", "invalidValues",
+                                    "duplicateValues", "rowCount"}
+    for metric in LIBRARY_METRICS:
+        extra = {"rowCount": "mustBeGreaterThan: 0",
+                 "invalidValues": "arguments: {validValues: [1, 2]}"}.get(metric, "mustBe: 0")
+        contract = parse_contract(contract_text(f"""\
+            schema:
+              - name: orders
+                properties:
+                  - name: amount
+                    quality:
+                      - metric: {metric}
+                        {extra}
+            """))
+        (rule,) = contract.expectations
+        assert rule.line == 11
+        assert rule.metric == ("row_count" if metric == "rowCount" else
+                               "duplicates" if metric == "duplicateValues" else "matching_rows")

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tauro_compile.runner.engine import NodeStartError, OutputPreview
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.state import BatchProgress
 from tauro_compile.streaming.config import NodeConfig
+from tauro_compile.streaming.engine import NodeStartError, OutputPreview
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.state import BatchProgress
 
 
 class FakeClock:
@@ -87,6 +87,8 @@ class FakeEngine:
         self.ensured: list[str] = []
         self.attempts: dict[str, int] = {}
         self.handles: dict[str, FakeHandle] = {}
+        self.on_batch_result = None
+        self.stopped_all = False
 
     def start(self, node: PlannedNode) -> FakeHandle:
         attempt = self.attempts.get(node.name, 0) + 1
@@ -111,6 +113,9 @@ class FakeEngine:
 
     def preview_output(self, node: PlannedNode, limit: int) -> OutputPreview | None:
         return None
+
+    def stop_all(self) -> None:
+        self.stopped_all = True
 
     def started(self) -> list[str]:
         return [name for name, _ in self.start_log]

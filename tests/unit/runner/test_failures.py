@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tauro_compile.runner.failures import explain_failure, hint_for, summarize_error
+from tauro_compile.streaming.node_failures import explain_failure, hint_for, summarize_error
 
 PYTHON_UDF = (
     "[STREAM_FAILED] Query [id = 1f, runId = 2e] terminated with exception: Job aborted due to "

@@ -13,8 +13,8 @@ from tauro_compile.runner.display import (
     render_summary,
     resume_command,
 )
-from tauro_compile.runner.engine import OutputPreview
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.engine import OutputPreview
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 
 def _records(clock: FakeClock) -> RunState:

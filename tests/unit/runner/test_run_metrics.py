@@ -7,7 +7,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from tauro_compile.runner.metrics import RunMetrics
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 ALLOWED_LABELS = {"project", "profile", "node", "rule", "state", "le"}
 

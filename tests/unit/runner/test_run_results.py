@@ -8,7 +8,7 @@ from pathlib import Path
 from runner_fakes import FakeClock, node, plan
 
 from tauro_compile.runner.results import RUN_RESULTS_VERSION, RunResultsWriter, read_run_results
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
 
 def _state(clock: FakeClock) -> RunState:

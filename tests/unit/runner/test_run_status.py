@@ -13,8 +13,8 @@ from runner_fakes import FakeClock, node, plan, progress
 from tauro_compile.runner.events import EventLog, read_events
 from tauro_compile.runner.lock import RunLock, iso
 from tauro_compile.runner.results import RunResultsWriter
-from tauro_compile.runner.state import NodeRecord, NodeState, RunState
 from tauro_compile.runner.status import render_status, run_status
+from tauro_compile.streaming.state import NodeRecord, NodeState, RunState
 
 
 def _state() -> RunState:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tauro_compile.runner.state import (
+from tauro_compile.streaming.state import (
     ALLOWED_TRANSITIONS,
     BATCH_RESULTS_KEPT,
     BatchProgress,

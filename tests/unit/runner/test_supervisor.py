@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from runner_fakes import FakeClock, FakeEngine, Script, node, plan, progress
 
-from tauro_compile.runner.engine import NodeStartError
-from tauro_compile.runner.state import NodeState
-from tauro_compile.runner.supervisor import RunSupervisor, restart_delay
+from tauro_compile.streaming.config import FailurePolicy
+from tauro_compile.streaming.engine import NodeStartError
+from tauro_compile.streaming.state import NodeState
+from tauro_compile.streaming.supervisor import RunSupervisor
 
 
 def _run(p, engine, clock, **kw):
@@ -160,7 +161,7 @@ def test_fail_fast_stops_everything_downstream_first() -> None:
     assert _states(out) == {"s1": "stopped", "s2": "stopped", "bad": "failed",
                             "later": "skipped", "waiting": "skipped"}
     assert out.exit_code == 1
-    assert out.records[0].reason == "fail-fast: node 'bad' failed"
+    assert {r.name: r.reason for r in out.records}["s1"] == "fail-fast: node 'bad' failed"
 
 
 def test_without_fail_fast_continuous_unrelated_nodes_keep_running() -> None:
@@ -204,7 +205,11 @@ def test_upstream_outside_the_plan_counts_as_available() -> None:
 
 @pytest.mark.parametrize(("attempt", "expected"), [(1, 5), (2, 10), (3, 20), (10, 300)])
 def test_restart_delay_doubles_and_is_capped(attempt: int, expected: float) -> None:
-    assert restart_delay("5 seconds", attempt) == expected
+    policy = FailurePolicy(action="restart", max_restarts=10, backoff="5 seconds")
+    assert policy.restart_delay(attempt - 1) == expected
+    assert FailurePolicy(action="restart", max_restarts=attempt - 1).restart_delay(attempt - 1) \
+        is None  # no restart left
+    assert FailurePolicy(action="fail").restart_delay(0) is None
 
 
 def test_engine_bug_at_start_fails_the_node_not_the_run() -> None:
@@ -219,7 +224,7 @@ def test_engine_bug_at_start_fails_the_node_not_the_run() -> None:
 
 
 def test_plan_order_is_made_topological() -> None:
-    from tauro_compile.runner.supervisor import topological_order
+    from tauro_compile.streaming.supervisor import topological_order
 
     nodes = [node("c", "b"), node("b", "a"), node("a"), node("z")]
     assert [n.name for n in topological_order(nodes)] == ["a", "z", "b", "c"]

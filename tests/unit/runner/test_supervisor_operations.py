@@ -6,11 +6,11 @@ from typing import Any
 
 from runner_fakes import FakeClock, FakeEngine, FakeHandle, Script, node, plan, progress
 
-from tauro_compile.runner.engine import QueryActivity
-from tauro_compile.runner.plan import PlannedNode
-from tauro_compile.runner.state import NodeState
-from tauro_compile.runner.supervisor import RunSupervisor
 from tauro_compile.streaming.config import NodeConfig
+from tauro_compile.streaming.engine import QueryActivity
+from tauro_compile.streaming.plan import PlannedNode
+from tauro_compile.streaming.state import NodeState
+from tauro_compile.streaming.supervisor import RunSupervisor
 
 
 def continuous(name: str, *deps: str, stall_after: str | None = "10 seconds",

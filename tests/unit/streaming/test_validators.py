@@ -70,9 +70,10 @@ def test_every_issue_is_listed_with_field_expected_found() -> None:
     with pytest.raises(StreamingValidationError) as info:
         StreamingValidator().validate_streaming_node_config(bad)
     issues = {i["field"]: i for i in info.value.context["issues"]}
-    assert set(issues) == {"streaming.trigger", "streaming.output_mode"}
-    assert issues["streaming.trigger"]["expected"] == "a positive interval"
-    assert issues["streaming.output_mode"]["found"] == "'sideways'"
+    # The same fields, words and values the compiler reports (one translation of both).
+    assert set(issues) == {"streaming.trigger.interval", "streaming.output_mode"}
+    assert issues["streaming.trigger.interval"]["expected"] == "a positive interval"
+    assert issues["streaming.output_mode"]["found"] == "sideways"
     assert not isinstance(info.value, StreamingFormatNotSupportedError)
 
 
@@ -166,9 +167,11 @@ def test_pipeline_duplicates_are_errors() -> None:
     by_field = {(i["node_name"], i["field"]): i for i in issues}
     assert ("b", "streaming.checkpoint_location") in by_field
     assert ("b", "output.path") in by_field  # b writes a's sink
-    assert "node 'a'" in by_field[("b", "output.path")]["message"]
+    assert "node 'a' (nodes[0])" in by_field[("b", "output.path")]["message"]
+    assert ("a", "streaming.checkpoint_location") in by_field  # every claimant is named
     assert ("a", "name") in by_field
-    assert info.value.context["node_name"] == "b"
+    assert "node 'a' (nodes[0])" in by_field[("a", "name")]["message"]
+    assert info.value.context["node_name"] == "a"
 
 
 def test_pipeline_shape_errors() -> None:
@@ -185,3 +188,64 @@ def test_node_issues_in_pipeline_name_the_node() -> None:
     assert info.value.context["node_name"] == "broken"
     assert info.value.context["field"] == "output.path"
     assert "node 'broken'" in info.value.message
+
+
+def test_pipeline_defaults_merge_like_the_compiler_a_node_trigger_replaces_the_default() -> None:
+    """One merge rule: the node's trigger is taken whole, never merged into the default's."""
+    pipeline = {"type": "streaming",
+                "streaming": {"trigger": {"type": "available_now"}, "output_mode": "append"},
+                "nodes": [node(streaming={"trigger": {"interval": "5 seconds"}}), node(
+                    name="b", output={"format": "delta", "path": "/tmp/out/b"}, streaming={})]}
+    first, second = StreamingValidator().validate_streaming_pipeline_config(pipeline)
+    assert first.streaming.trigger.type.value == "processing_time"
+    assert first.streaming.trigger.interval == "5 seconds"
+    assert second.streaming.trigger.type.value == "available_now"
+
+
+@pytest.mark.parametrize("name", ["my node", "a/b", "../up", "-dash"])
+def test_node_names_follow_the_compilers_rule(name: str) -> None:
+    """A name becomes a checkpoint folder and a query name: the library refuses what compile does."""
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator().validate_streaming_node_config(node(name=name))
+    assert info.value.context["field"] == "name"
+
+
+def test_the_library_and_the_compiler_translate_a_model_error_the_same_way() -> None:
+    """One translation: same field, message, expected, found and hint from both front ends."""
+    from pydantic import ValidationError
+
+    from tauro_compile.compiler.problems import validation_problems
+
+    bad = node(input={"format": "rate", "optionz": {}},
+               streaming={"trigger": {"type": "processing_time", "interval": "ten"}})
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator().validate_streaming_node_config(bad)
+    library = {(i["field"], i["message"], i["expected"], i["found"], i["hint"])
+               for i in info.value.context["issues"]}
+    with pytest.raises(ValidationError) as raw:
+        NodeConfig.model_validate(bad)
+    compiled = {(p.field, p.message, p.expected, p.found, p.hint) for p in validation_problems(
+        raw.value, NodeConfig, file="nodes/events.yml", locate=lambda path: (None, "source"))}
+    assert library == compiled
+    assert ("input.optionz", "unknown field 'optionz'") in {(f, m) for f, m, *_ in library}
+
+
+def test_the_library_checks_the_nodes_code_and_contract_like_the_compiler(tmp_path) -> None:
+    """Unimportable transforms, a missing contract, a watermark on no input column: refused
+    by the library as by the compiler (they used to pass the library and fail at start)."""
+    (tmp_path / "steps.py").write_text("def clean(df):\n    return df\n")
+    bad = node(input={"format": "file_stream", "file_format": "json", "path": "/tmp/in",
+                      "schema": "id BIGINT, ts TIMESTAMP",
+                      "watermark": {"column": "event_time", "delay": "1 minute"}},
+               transforms=[{"python": "steps:clena"}, {"python": "nosuchmodule:f"}],
+               contract={"path": "contracts/missing.yaml", "policy": "warn"})
+    with pytest.raises(StreamingValidationError) as info:
+        StreamingValidator(project_dir=tmp_path).validate_streaming_node_config(bad)
+    issues = {i["field"]: i for i in info.value.context["issues"]}
+    assert issues["input.watermark.column"]["expected"] == "one of: id, ts"
+    assert issues["transforms[0].python"]["hint"] == "did you mean 'clean'?"
+    assert "cannot be found" in issues["transforms[1].python"]["message"]
+    assert "does not exist" in issues["contract.path"]["message"]
+
+    good = node(input={"format": "rate"}, transforms=[{"python": "steps:clean"}])
+    assert StreamingValidator(project_dir=tmp_path).validate_streaming_node_config(good)

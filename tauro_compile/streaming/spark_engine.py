@@ -32,10 +32,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tauro_compile.runner.engine import NodeStartError, OutputPreview, QueryActivity
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.state import BatchProgress
+from tauro_compile.streaming.engine import NodeStartError, OutputPreview, QueryActivity
 from tauro_compile.streaming.failures import FailureText
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.state import BatchProgress
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,9 +110,11 @@ def _state_rows(doc: dict[str, Any]) -> int | None:
 
 def _parse_dropped(doc: dict[str, Any]) -> int | None:
     """Bad records of a kafka parse with `on_parse_error: drop` (they are filtered out)."""
+    from tauro_compile.streaming.file_parse import FILE_PARSE_METRIC
     from tauro_compile.streaming.kafka import PARSE_METRIC
 
-    row = (doc.get("observedMetrics") or {}).get(PARSE_METRIC)
+    metrics = doc.get("observedMetrics") or {}
+    row = metrics.get(PARSE_METRIC) or metrics.get(FILE_PARSE_METRIC)
     if not isinstance(row, dict) or row.get("bad") is None:
         return None
     return int(row["bad"])
@@ -219,7 +221,12 @@ class SparkQueryEngine:
 
     def __init__(self, spark: SparkSession, plan: RunPlan, *, execution_id: str,
                  on_batch_result: Callable[[str, dict[str, Any]], None] | None = None,
-                 driver_log: Path | None = None) -> None:
+                 driver_log: Path | None = None, context: Any = None,
+                 validator: Any = None) -> None:
+        """`driver_log`: the JVM's log when this process launched it (its exit is watched);
+        `context`: a library caller's context (checkpoint_root, callbacks, ...), to which the
+        engine adds its Spark session and its batch listener (before the caller's own)."""
+        from tauro_compile.streaming.context import StreamingContext
         from tauro_compile.streaming.query_manager import StreamingQueryManager
         from tauro_compile.streaming.session import jvm_process
 
@@ -232,10 +239,12 @@ class SparkQueryEngine:
         self.on_batch_result = on_batch_result
         # Where console sinks print (the display sets it: above its live table).
         self.printer: Callable[[str], None] | None = None
-        self.context: dict[str, Any] = {"spark": spark, "batch_listener": self._batch_listener,
-                                        "batch_printer": self._print_batch,
-                                        "project_dir": str(plan.project_dir)}
-        self.manager = StreamingQueryManager(self.context)
+        base = StreamingContext.of(context)
+        base = StreamingContext.of({**base.__dict__, "spark": spark,
+                                    "project_dir": base.project_dir or str(plan.project_dir)})
+        self.context = replace(base.with_batch_listener(self._batch_listener),
+                               batch_printer=self._print_batch)
+        self.manager = StreamingQueryManager(self.context, validator=validator)
         self._ready: set[str] = set()
         self._change_feed_paths = {
             _location(n.config.input.path, n.config.input.table_name)

@@ -1,4 +1,10 @@
-"""Checks that `module:function` references and contract files exist, without running user code.
+"""What a node's code needs, checked without running it: the one rule for the compiler and
+the library's `StreamingValidator`.
+
+`module:function` references (python transforms, a foreach_batch function, a contract
+strategy) must be importable, a contract file must exist and be a valid contract, and a
+watermark must name a column of the input when the input declares its columns. The compiler
+adds file and line to each finding; the library lists them in its error.
 
 Transforms are checked statically: the module file is located on the project directory and
 `sys.path` (packages walked as directories, so no package `__init__` runs), parsed with
@@ -12,15 +18,14 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tauro_compile.compiler.project import encoding_problem
-from tauro_compile.compiler.yaml_source import YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, did_you_mean
-from tauro_compile.textfiles import EncodingProblem, read_text
+from tauro_compile.streaming.config import ConfigIssue, NodeConfig
+from tauro_compile.streaming.model_issues import field_path_text
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def _display(path: Path, root: Path) -> str:
 
 
 class ContractChecker:
-    """Validates contract files once each, through the contracts layer when it is available."""
+    """Validates contract files once each, through the contracts layer."""
 
     def __init__(self, project_dir: Path) -> None:
         self.project_dir = Path(project_dir)
@@ -263,10 +268,8 @@ class ContractChecker:
         if not path.is_file():
             return [Problem(f"contract file {shown} does not exist", file=shown,
                             code="contract_missing")]
-        try:
-            from tauro_compile.contracts import ContractError, load_contract  # type: ignore[attr-defined]
-        except ImportError:
-            return _check_contract_yaml(path, shown)
+        from tauro_compile.contracts import ContractError, load_contract
+
         try:
             load_contract(path)
         except ContractError as exc:
@@ -287,19 +290,118 @@ def _with_file(problem: Problem, file: str) -> Problem:
     return replace(problem, file=file)
 
 
-def _check_contract_yaml(path: Path, shown: str) -> list[Problem]:
-    """Fallback check when the contracts layer is absent: YAML with apiVersion and kind."""
-    try:
-        data: Any = load_yaml(read_text(path))
-    except YamlSyntaxError as exc:
-        return yaml_problems(exc, shown)
-    except EncodingProblem as exc:
-        return [encoding_problem(exc, shown)]
-    if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
-        return [Problem(
-            "not a data contract", file=shown, code="contract_invalid",
-            expected="an ODCS document with `apiVersion` and `kind: DataContract`",
-            found=type(data).__name__ if not isinstance(data, dict) else
-            f"keys: {', '.join(map(str, list(data)[:6]))}",
-        )]
-    return []
+# Columns a source produces whatever the user declares.
+RATE_COLUMNS = frozenset({"timestamp", "value"})
+KAFKA_METADATA_COLUMNS = frozenset(
+    {"key", "value", "topic", "partition", "offset", "timestamp", "timestampType", "headers"}
+)
+
+
+def references(config: NodeConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """The node's `module:function` references with the path of the field naming each."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for index, transform in enumerate(config.transforms):
+        python = getattr(transform, "python", None)
+        if python:
+            found.append((("transforms", index, "python"), python))
+    if config.output.function:
+        found.append((("output", "function"), config.output.function))
+    if config.contract is not None and config.contract.strategy:
+        found.append((("contract", "strategy"), config.contract.strategy))
+    return found
+
+
+def reference_issue(checker: ReferenceChecker, path: tuple[str | int, ...],
+                    reference: str) -> ConfigIssue | None:
+    """The issue of one reference that cannot be imported, else None."""
+    found = checker.problem(reference)
+    if found is None:
+        return None
+    message, hint = found
+    return ConfigIssue(field_path_text(path), message, found=reference, hint=hint,
+                       expected="an importable 'module:function' (the project directory is on "
+                                "sys.path)")
+
+
+def contract_issue(checker: ContractChecker, config: NodeConfig) -> ConfigIssue | None:
+    """The contract file of the node, missing or invalid, as one issue (its first problem)."""
+    if config.contract is None:
+        return None
+    path = Path(config.contract.path)
+    if not path.is_absolute():
+        path = checker.project_dir / path
+    problems = checker.problems(path)
+    if not problems:
+        return None
+    first = problems[0]
+    return ConfigIssue("contract.path", f"contract {first.file or config.contract.path} is not "
+                       f"usable: {first.message}", expected=first.expected, found=first.found,
+                       hint=first.hint or "fix the contract file")
+
+
+def watermark_issue(config: NodeConfig) -> ConfigIssue | None:
+    """The watermark column must be a column of the input when its schema is known."""
+    inp = config.input
+    if inp.watermark is None:
+        return None
+    columns = known_columns(config)
+    column = inp.watermark.column.split(".", 1)[0].strip("`")
+    if columns is None or column in columns:
+        return None
+    return ConfigIssue("input.watermark.column",
+                       f"watermark column '{column}' is not a column of the input",
+                       expected=f"one of: {', '.join(sorted(columns))}", found=column,
+                       hint="the watermark applies to the input as read, before any transform")
+
+
+def known_columns(config: NodeConfig) -> set[str] | None:
+    """The input's columns when the node declares them (file schema, kafka JSON schema, rate)."""
+    inp = config.input
+    if inp.format == "rate":
+        return set(RATE_COLUMNS)
+    if inp.format == "file_stream" and isinstance(inp.schema_, str):
+        return ddl_columns(inp.schema_)
+    if inp.format == "kafka" and inp.parse_json and isinstance(inp.json_schema, str):
+        columns = ddl_columns(inp.json_schema)
+        if columns is not None and inp.include_metadata:
+            columns |= KAFKA_METADATA_COLUMNS
+        return columns
+    return None
+
+
+def ddl_columns(ddl: str) -> set[str] | None:
+    """Top-level column names of a Spark DDL schema (`a INT, b STRUCT<x: INT>`), None if unsure."""
+    text = ddl.strip()
+    if re.match(r"(?i)^struct\s*<", text) and text.endswith(">"):
+        text = text[text.index("<") + 1:-1]
+    columns: set[str] = set()
+    depth = 0
+    current = ""
+    for char in text + ",":
+        if char in "<(":
+            depth += 1
+        elif char in ">)":
+            depth -= 1
+        if char == "," and depth == 0:
+            item = current.strip()
+            current = ""
+            if not item:
+                continue
+            match = re.match(r"^(`[^`]+`|[^\s:]+)", item)
+            if not match:
+                return None
+            columns.add(match.group(1).strip("`"))
+        else:
+            current += char
+    return columns or None
+
+
+def node_code_issues(config: NodeConfig, references_checker: ReferenceChecker,
+                     contracts: ContractChecker) -> list[ConfigIssue]:
+    """Every code and contract rule above for one node (the library validator's use)."""
+    issues = [i for i in (watermark_issue(config), contract_issue(contracts, config)) if i]
+    for path, reference in references(config):
+        issue = reference_issue(references_checker, path, reference)
+        if issue is not None:
+            issues.append(issue)
+    return issues

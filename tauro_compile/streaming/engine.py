@@ -2,16 +2,17 @@
 
 The supervisor only ever talks to a `QueryEngine` and the `QueryHandle`s it returns, so the
 state machine and the start-order rules are unit-tested without a JVM, and the Spark
-implementation (`runner.spark_engine`) is tested on real Spark.
+implementation (`streaming.spark_engine`) is tested on real Spark.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tauro_compile.runner.plan import PlannedNode
-from tauro_compile.runner.state import BatchProgress
+from tauro_compile.streaming.plan import PlannedNode
+from tauro_compile.streaming.state import BatchProgress
 
 
 class NodeStartError(Exception):
@@ -49,7 +50,13 @@ class QueryHandle(Protocol):
 
 
 class QueryEngine(Protocol):
-    """Starts nodes' queries and answers questions about their outputs."""
+    """Starts nodes' queries and answers questions about their outputs.
+
+    `on_batch_result`, set by the supervisor, receives each batch's details that progress
+    events do not carry (contract results, dead letters, rows written per output).
+    """
+
+    on_batch_result: Callable[[str, dict[str, Any]], None] | None
 
     def start(self, node: PlannedNode) -> QueryHandle:
         """Start the node's query; raise NodeStartError when it cannot start."""
@@ -65,6 +72,9 @@ class QueryEngine(Protocol):
 
     def driver_exit(self) -> str | None:
         """Why the engine's driver is gone (e.g. the Spark driver JVM exited), else None."""
+
+    def stop_all(self) -> None:
+        """Stop every query still running (a last resort when the supervisor itself failed)."""
 
 
 @dataclass(frozen=True)

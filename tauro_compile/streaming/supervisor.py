@@ -36,13 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
-from tauro_compile.runner.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
-from tauro_compile.runner.failures import explain_failure
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.state import BatchProgress, NodeRecord, NodeState, RunState
-from tauro_compile.streaming.durations import parse_duration
+from tauro_compile.streaming.config import FailurePolicy
+from tauro_compile.streaming.engine import NodeStartError, QueryActivity, QueryEngine, QueryHandle
+from tauro_compile.streaming.node_failures import explain_failure
+from tauro_compile.streaming.plan import PlannedNode, RunPlan, topological_generations
+from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState
 
-BACKOFF_CAP_SECONDS = 300.0
 DRIVER_EXIT_GRACE_SECONDS = 3.0   # after a failed JVM call, how long to wait for the exit
 BatchCallback = Callable[[str, BatchProgress], None]
 TickCallback = Callable[[RunState], None]
@@ -59,27 +58,10 @@ class RunOutcome:
 
 
 def topological_order(nodes: tuple[PlannedNode, ...] | list[PlannedNode]) -> list[PlannedNode]:
-    """`nodes` with every node after its upstreams, otherwise keeping the given order."""
+    """`nodes` with every node after its upstreams (generations, ties by name)."""
     by_name = {n.name: n for n in nodes}
-    done: set[str] = set()
-    order: list[PlannedNode] = []
-    remaining = list(nodes)
-    while remaining:
-        ready = [n for n in remaining
-                 if all(up in done or up not in by_name for up in n.depends_on)]
-        if not ready:  # a cycle: the compiler refuses these; keep the given order
-            ready = remaining[:1]
-        for n in ready:
-            done.add(n.name)
-            order.append(n)
-        remaining = [n for n in remaining if n.name not in done]
-    return order
-
-
-def restart_delay(backoff: str, attempt: int) -> float:
-    """Seconds to wait before restart number `attempt` (1-based): doubling, capped."""
-    base = parse_duration(backoff, maximum=None).seconds
-    return min(base * (2 ** (attempt - 1)), max(base, BACKOFF_CAP_SECONDS))
+    generations = topological_generations({n.name: n.depends_on for n in nodes})
+    return [by_name[name] for generation in generations for name in generation]
 
 
 class RunSupervisor:
@@ -107,6 +89,7 @@ class RunSupervisor:
              for n in self._order),
             clock=clock,
         )
+        engine.on_batch_result = self.state.add_batch_result
         self._handles: dict[str, QueryHandle] = {}
         self._stall_bounds = {n.name: n.config.streaming.stall_seconds() for n in self._order}
         self.driver_exit: str | None = None
@@ -296,12 +279,13 @@ class RunSupervisor:
                 handle.stop()
         policy = node.config.on_failure
         restarts_done = self.state.get(node.name).restarts
-        if restarts_done >= policy.max_restarts:
+        delay = FailurePolicy(action="restart", max_restarts=policy.max_restarts,
+                              backoff=policy.backoff).restart_delay(restarts_done)
+        if delay is None:
             self._node_failed(node, f"stalled: {why}", retryable=False,
                               hint=f"restarted {restarts_done} time(s) already "
                                    f"(on_failure.max_restarts {policy.max_restarts})")
             return
-        delay = restart_delay(policy.backoff, restarts_done + 1)
         self.state.transition(node.name, NodeState.PENDING, not_before=self._clock() + delay,
                               reason=f"restart {restarts_done + 1}/{policy.max_restarts} in "
                                      f"{delay:g}s after a stall: {why}")
@@ -317,9 +301,8 @@ class RunSupervisor:
         detail = dataclasses.replace(found, summary=summary, hint=found.hint or hint).render()
         policy = node.config.on_failure
         restarts_done = max(record.attempts - 1, 0)
-        if (retryable and policy.action == "restart" and restarts_done < policy.max_restarts
-                and self._stop_reason is None):
-            delay = restart_delay(policy.backoff, restarts_done + 1)
+        delay = policy.restart_delay(restarts_done)
+        if retryable and delay is not None and self._stop_reason is None:
             self.state.transition(
                 node.name, NodeState.PENDING, error=error, error_summary=detail,
                 not_before=self._clock() + delay,

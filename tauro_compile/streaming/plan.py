@@ -5,7 +5,7 @@ The runner sits below the compiler, so this is the whole interface between them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,3 +69,46 @@ class RunPlan:
             if n.name == name:
                 return n
         raise KeyError(name)
+
+
+class CycleError(ValueError):
+    """Nodes that depend on each other in a circle; `cycle` is a closed path `[a, b, a]`."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__("the graph has a cycle: " + " --> ".join(cycle))
+        self.cycle = cycle
+
+
+def topological_generations(depends_on: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Generations of node names, each after all its upstreams, each sorted by name: the one
+    ordering rule of the compiler (`NodeGraph`), the supervisor and the pipeline manager.
+
+    An upstream that is not a key of `depends_on` (left out of the plan) is ignored. Raises
+    CycleError, naming one cycle, when the nodes cannot be ordered.
+    """
+    pending = {name: {up for up in ups if up in depends_on and up != name} | (
+        {name} if name in ups else set()) for name, ups in depends_on.items()}
+    generations: list[list[str]] = []
+    while pending:
+        ready = sorted(name for name, ups in pending.items() if not ups)
+        if not ready:
+            raise CycleError(_a_cycle(pending))
+        generations.append(ready)
+        for name in ready:
+            del pending[name]
+        for ups in pending.values():
+            ups.difference_update(ready)
+    return generations
+
+
+def _a_cycle(pending: Mapping[str, set[str]]) -> list[str]:
+    """One cycle among nodes that all still wait on someone, in data-flow order (each node
+    feeds the next), from its smallest name."""
+    node, path = min(pending), []
+    while node not in path:
+        path.append(node)
+        node = min(pending[node])
+    path = path[path.index(node):][::-1]
+    start = path.index(min(path))
+    path = path[start:] + path[:start]
+    return [*path, path[0]]

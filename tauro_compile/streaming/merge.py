@@ -1,4 +1,5 @@
-"""The one merge rule used for profile `extends`, per-profile node overrides and project defaults.
+"""The one merge rule, for the compiler (profile `extends`, per-profile node overrides,
+project defaults) and the library (a pipeline's `streaming` defaults under each node's).
 
 Mappings merge key by key, recursively; lists and scalars of the override replace the base's.
 One exception, because a trigger is one value and not a bag of keys: a `trigger` mapping in

@@ -22,7 +22,7 @@ from tauro_compile.streaming.failures import (
 )
 
 if TYPE_CHECKING:
-    from tauro_compile.runner.plan import PlannedNode
+    from tauro_compile.streaming.plan import PlannedNode
 
 MAX_SUMMARY = 300
 _FIELD_PATH_PART = "."

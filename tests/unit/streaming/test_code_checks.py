@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tauro_compile.compiler.references import ContractChecker, ReferenceChecker
+from tauro_compile.streaming.code_checks import ContractChecker, ReferenceChecker
 
 
 def write(root: Path, rel: str, text: str) -> None:

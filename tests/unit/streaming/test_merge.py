@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tauro_compile.compiler.merge import deep_merge
+from tauro_compile.streaming.merge import deep_merge
 
 
 def test_mappings_merge_lists_and_scalars_replace():
