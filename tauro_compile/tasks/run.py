@@ -53,10 +53,12 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
 def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
               plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None) -> int:
     """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
+    from tauro_compile.console import MaskingConsole
     from tauro_compile.runner.display import failure_message
     from tauro_compile.runner.execute import execute_plan
-    from tauro_compile.streaming.secrets import mask_structure
+    from tauro_compile.streaming.secrets import mask_structure, mask_text
 
+    console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = session_for(plan, console)
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
@@ -70,7 +72,8 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
                           driver_log=driver_log_path(plan))
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
-        console.err(failure_message(report.outcome.records, options.profile, project_dir))
+        console.err(mask_text(failure_message(report.outcome.records, options.profile,
+                                              project_dir), compiled.secret_values))
         return EXIT_NODE_FAILED
     return EXIT_OK
 
