@@ -143,3 +143,61 @@ def default_console(*, plain: bool = False) -> Console:
     if not plain and sys.stdout.isatty():
         return RichConsole()
     return PlainConsole()
+
+
+class MaskingConsole:
+    """A console that masks known secret values (and placeholders) in every text it prints.
+
+    Run-time errors can carry a value that came from a secret (a path or a server built from
+    a secret-named `env_var()`); the run prints through this wrapper. Rich renderables (the
+    live table on a terminal) pass through unmasked; their plain fallback is masked.
+    """
+
+    def __init__(self, inner: Any, secrets: tuple[str, ...]) -> None:
+        from tauro_compile.streaming.secrets import mask_text
+
+        self._inner = inner
+        self._mask = lambda text: _mask_cut_prefixes(mask_text(text, secrets), secrets)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def out(self, text: str = "") -> None:
+        self._inner.out(self._mask(text))
+
+    def err(self, text: str) -> None:
+        self._inner.err(self._mask(text))
+
+    def json(self, data: Any) -> None:
+        from tauro_compile.streaming.secrets import mask_structure
+
+        self._inner.json(mask_structure(data))
+
+    def renderable(self, obj: Any, fallback: str) -> None:
+        self._inner.renderable(obj, self._mask(fallback))
+
+    def event(self, name: str, text: str, **fields: Any) -> None:
+        masked = {k: self._mask(v) if isinstance(v, str) else v for k, v in fields.items()}
+        self._inner.event(name, self._mask(text), **masked)
+
+
+def _mask_cut_prefixes(text: str, secrets: tuple[str, ...], shortest: int = 10) -> str:
+    """Mask the start of a secret that a table cell or an excerpt cut off (`runtime-pl...`).
+
+    A prefix counts only where the text stops there (end, whitespace, `.` or `…`), so a
+    secret's first letters inside ordinary words are left alone; at least `shortest` of them.
+    """
+    for secret in secrets:
+        if len(secret) < shortest + 2:
+            continue
+        start = text.find(secret[:shortest])
+        while start >= 0:
+            end = start + shortest
+            while end < len(text) and end - start < len(secret) and \
+                    text[end] == secret[end - start]:
+                end += 1
+            if end == len(text) or text[end] in " \t\n.\u2026":
+                text = text[:start] + "***" + text[end:]
+                end = start + 3
+            start = text.find(secret[:shortest], end)
+    return text

@@ -106,8 +106,7 @@ def _no_leaked_streaming_queries(request: pytest.FixtureRequest) -> Iterator[Non
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say loudly that the shared JVM died, with what it said, even if later tests passed."""
-    shared = SharedSpark.current
-    for line in shared.deaths if shared else ():
+    for line in SharedSpark.deaths:
         terminalreporter.write_line(line, red=True)
 
 

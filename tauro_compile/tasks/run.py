@@ -90,10 +90,12 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
               plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None,
               log_path: Path, started_at: float) -> int:
     """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
+    from tauro_compile.console import MaskingConsole
     from tauro_compile.runner.display import failure_message
     from tauro_compile.runner.execute import execute_plan
-    from tauro_compile.streaming.secrets import mask_structure
+    from tauro_compile.streaming.secrets import mask_structure, mask_text
 
+    console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = start_spark(plan, console, log_path)
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
@@ -113,7 +115,8 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
                 if options.debug:
                     console.err(f"Full error of node '{record.name}':\n"
                                 f"{compiled.mask(record.error)}")
-        console.err(failure_message(report.outcome.records, options.profile, project_dir))
+        console.err(mask_text(failure_message(report.outcome.records, options.profile,
+                                              project_dir), compiled.secret_values))
         console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK

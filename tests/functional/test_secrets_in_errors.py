@@ -167,3 +167,24 @@ def test_library_validator_inline_credentials():
     with pytest.raises(StreamingError) as caught:
         StreamingValidator().validate_streaming_node_config(node)
     assert leaked_pieces(f"{caught.value} {caught.value.context!r}") == []
+
+
+@pytest.mark.spark
+def test_run_time_failure_message_masks_a_secret(spark, tmp_path, tauro):
+    """A secret-named env_var() value inside a run-time error (here the missing input path)
+    is *** on the terminal, in run_results.json and in the event log."""
+    secret = "runtime-planted-secret-0123456789"
+    root = write(tmp_path, {
+        "tauro_project.yml": "name: sec\nprofile: dev\n",
+        "profiles.yml": "profiles:\n  dev:\n    paths: {checkpoints: chk, warehouse: wh}\n"
+                        "    nodes:\n      '*': {streaming: {trigger: {type: available_now}}}\n",
+        "nodes/orders.yml": "input:\n  format: file_stream\n  file_format: text\n"
+                            "  path: \"landing/{{ env_var('LANDING_TOKEN') }}\"\n"
+                            "output: {format: delta, path: wh/orders}\n",
+    })
+    result = tauro("run", "--project-dir", root, env={"LANDING_TOKEN": secret})
+    assert result.exit_code == 1, result.output
+    assert "does not exist" in result.stderr and "***" in result.stderr
+    everything = result.output + result.stderr + "\n".join(
+        p.read_text(errors="replace") for p in (root / "target").rglob("*") if p.is_file())
+    assert secret[:12] not in everything

@@ -21,6 +21,8 @@ class SharedSpark:
     """Builds the shared session lazily and rebuilds it when its JVM is gone."""
 
     current: ClassVar[SharedSpark | None] = None
+    # Kept past the session's teardown, for the terminal summary.
+    deaths: ClassVar[list[str]] = []
 
     def __init__(self, conf: Mapping[str, str], work_dir: Path) -> None:
         self._conf = dict(conf)
@@ -32,7 +34,6 @@ class SharedSpark:
         )
         self._session: SparkSession | None = None
         self._last_user: str | None = None
-        self.deaths: list[str] = []
         SharedSpark.current = self
 
     def session(self, user: str) -> SparkSession:
@@ -97,7 +98,7 @@ class SharedSpark:
                 head = crash_files[-1].read_text(errors="replace").splitlines()[:6]
                 crash = f"; crash file {crash_files[-1]}: " + " | ".join(
                     line.strip("# ") for line in head if line.strip("# "))
-            self.deaths.append(
+            SharedSpark.deaths.append(
                 f"The shared test JVM died (exit code {exit_code}) during or after "
                 f"{self._last_user}{crash}. A new SparkSession was built for the tests after it."
             )
