@@ -124,16 +124,38 @@ class LogFollower:
                     self.emit(line)
 
 
+class SecretMask(logging.Filter):
+    """Masks known secret values in every record the run log receives."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tauro_compile.streaming.secrets import mask_text
+
+        if self.secrets:
+            record.msg = mask_text(record.getMessage(), self.secrets)
+            record.args = ()
+            if record.exc_info:
+                record.exc_text = mask_text(logging.Formatter().formatException(
+                    record.exc_info), self.secrets)
+                record.exc_info = None
+        return True
+
+
 @contextlib.contextmanager
-def python_logging_to(path: Path) -> Iterator[logging.Handler]:
+def python_logging_to(path: Path, secrets: tuple[str, ...] = ()) -> Iterator[logging.Handler]:
     """While active: Python logging (root, INFO+) goes to `path`, none of it to the terminal.
 
     pyspark's JSON loggers lose their stderr handlers (they write to the file instead);
-    py4j's chatty INFO is kept out. Everything is put back on exit.
+    py4j's chatty INFO is kept out; `secrets` are masked in every record. Everything is put
+    back on exit.
     """
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
     handler.setLevel(logging.INFO)
+    handler.addFilter(SecretMask(secrets))
     root = logging.getLogger()
     saved_root = (root.level, list(root.handlers))
     root.setLevel(logging.INFO)

@@ -60,7 +60,8 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
     console.event("plan", plan_summary(plan), project=plan.project_name, profile=plan.profile,
                   nodes=[n.name for n in plan.nodes])
     console.event("log", f"Log: {shown_path}", path=str(log_path))
-    with python_logging_to(log_path), _follow_warnings(log_path, console, log_options.verbose):
+    with python_logging_to(log_path, compiled.secret_values), \
+            _follow_warnings(log_path, console, log_options.verbose):
         log.info("tauro run: %s", plan_summary(plan))
         try:
             return _locked_run(options, console, compiled, plan, fail_fast, metrics_port,
