@@ -136,7 +136,9 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                    queries_s=now - started if started_at is not None else None)
     previews = {}
     ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
-    if supervisor.driver_exit is None:  # nothing can be read back from a dead driver
+    # Nothing can be read back from a dead driver; a stop on request (signal, `tauro stop`)
+    # must end quickly (service managers time it): the preview is a Spark job.
+    if supervisor.driver_exit is None and not supervisor.stop_requested:
         for name in (n for n in leaf_nodes(plan) if n in ran):
             preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
             if preview is not None:

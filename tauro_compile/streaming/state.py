@@ -272,12 +272,15 @@ class RunState:
                 record.last_progress = progress
             return True
 
-    def mark_event(self, name: str, at: float | None) -> None:
-        """Note when the query last reported progress of any kind (idle events included)."""
+    def mark_event(self, name: str, at: float | None) -> tuple[NodeState, float | None,
+                                                                float | None]:
+        """Note when the query last reported progress of any kind (idle events included);
+        returns (state, last_batch_at, last_event_at) without copying the record."""
         with self._lock:
             record = self._records[name]
             if at is not None and (record.last_event_at is None or at > record.last_event_at):
                 record.last_event_at = at
+            return record.state, record.last_batch_at, record.last_event_at
 
     def add_batch_result(self, name: str, result: dict[str, Any]) -> None:
         """Keep the latest per-batch details (contracts, dead letters) and sum numeric fields."""

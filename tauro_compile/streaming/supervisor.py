@@ -240,13 +240,13 @@ class RunSupervisor:
             return
         reader = getattr(handle, "activity", None)
         activity = reader() if callable(reader) else QueryActivity()
-        self.state.mark_event(node.name, activity.last_event_at)
-        record = self.state.get(node.name)
+        state, last_batch_at, last_event_at = self.state.mark_event(node.name,
+                                                                    activity.last_event_at)
         now = self._clock()
-        since_batch = now - (record.last_batch_at or now)
-        quiet = record.last_event_at is None or now - record.last_event_at > bound
+        since_batch = now - (last_batch_at or now)
+        quiet = last_event_at is None or now - last_event_at > bound
         stalled = since_batch > bound and (quiet or (activity.backlog or 0) > 0)
-        if record.state is NodeState.STALLED:
+        if state is NodeState.STALLED:
             if not stalled:
                 self.state.transition(node.name, NodeState.RUNNING,
                                       reason="progress resumed after a stall")
