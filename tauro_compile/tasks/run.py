@@ -60,6 +60,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
 
     console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = session_for(plan, console)
+    ship_project_code(spark, plan)
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
         "select": list(options.select), "exclude": list(options.exclude),
@@ -140,12 +141,54 @@ def session_for(plan: RunPlan, console: Console | None = None) -> SparkSession:
         return active
     settings = plan.spark
     try:
+        if settings.remote:
+            from tauro_compile.streaming.session import build_connect_session
+
+            return build_connect_session(settings.remote, dict(settings.conf))
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
-                                   jvm_output=driver_log_path(plan))
+                                   jvm_output=driver_log_path(plan),
+                                   pools=plan_pools(plan),
+                                   pools_file=plan.target_dir / "fairscheduler.xml")
     except RuntimeError as exc:  # missing jars: a set-up problem the message explains
         raise RunError(str(exc).splitlines()[0], hint="run `make setup`") from None
     except Exception as exc:
-        raise RunError(f"could not start Spark (master {settings.master}): "
+        raise RunError(f"could not start Spark ({settings.where}): "
                        f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
                        hint="check the profile's spark settings and that Java 17+ is installed"
                        ) from None
+
+
+def plan_pools(plan: RunPlan) -> dict[str, dict[str, object]]:
+    """Every scheduler pool the plan's queries use (Spark's defaults), then the profile's."""
+    from tauro_compile.streaming.session import pool_for
+
+    pools: dict[str, dict[str, object]] = {
+        pool_for(n.name, n.config.streaming.pool): {} for n in plan.nodes}
+    for name, settings in plan.spark.pools.items():
+        pools[name] = dict(settings)
+    return pools
+
+
+def ship_project_code(spark: SparkSession, plan: RunPlan) -> None:
+    """Send the project's Python packages to a cluster's executors or a Connect server.
+
+    A local master's workers import them from the project directory (PYTHONPATH) already.
+    """
+    from tauro_compile.runner.python_paths import package_project
+    from tauro_compile.streaming.session import (
+        is_connect_session,
+        is_local_master,
+        ship_python_code,
+    )
+
+    if not is_connect_session(spark) and is_local_master(spark.sparkContext.master):
+        return
+    archive = package_project(plan, plan.target_dir / "python" / f"{plan.project_name}_code.zip")
+    if archive is None:
+        return
+    try:
+        ship_python_code(spark, archive)
+    except Exception as exc:
+        raise RunError(f"could not send the project's Python code to Spark ({plan.spark.where}): "
+                       f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                       hint="check that the cluster or Connect server is reachable") from None
