@@ -45,7 +45,8 @@ EXAMPLE = ROOT / "example_project"
 RESULTS = ROOT / "bench" / "results" / "scale_out.md"
 CONF = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
 CLUSTER_CONF = {**CONF, "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-                "spark.executor.memory": "768m", "spark.cores.max": "2"}
+                "spark.executor.memory": "768m", "spark.cores.max": "2",
+                "spark.databricks.delta.snapshotPartitions": "2"}
 
 
 def load() -> str:

@@ -28,7 +28,9 @@ def cluster_spark(master_url: str) -> dict:
     return {"master": master_url, "conf": {
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
         "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-        "spark.executor.memory": "512m", "spark.cores.max": "2"}}
+        "spark.executor.memory": "512m", "spark.cores.max": "2",
+        # as session.LOCAL_DEFAULTS: Delta's default 50 snapshot tasks cost minutes here
+        "spark.databricks.delta.snapshotPartitions": "2"}}
 
 
 def cluster_profiles(master_url: str) -> str:
