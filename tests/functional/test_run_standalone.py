@@ -124,7 +124,7 @@ def test_python_udf_from_transforms_runs_on_the_executors(make_project, standalo
     assert (project / "target" / "python" / "udfs_code.zip").is_file()
 
 
-FILES = 12
+FILES = 6
 ROWS_PER_FILE = 500
 
 
@@ -171,7 +171,7 @@ def test_a_worker_killed_mid_run_and_restarted_gives_exact_counts(make_project,
         standalone_cluster.kill_worker()
         time.sleep(3)  # the master notices the lost worker; the driver its lost executor
         standalone_cluster.start_worker()
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+        out, err = proc.communicate(timeout=2 * RUN_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()

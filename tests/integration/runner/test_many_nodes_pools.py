@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tauro_compile.runner.plan import PlannedNode, RunPlan
-from tauro_compile.runner.spark_engine import SparkQueryEngine
 from tauro_compile.streaming.config import NodeConfig
+from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.spark_engine import SparkQueryEngine
 
 pytestmark = pytest.mark.spark
 

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-from tauro_compile.runner.plan import RunPlan, SparkSettings
 from tauro_compile.runner.python_paths import package_project
+from tauro_compile.streaming.plan import RunPlan, SparkSettings
 from tauro_compile.streaming.session import (
     is_connect_session,
     pool_for,
@@ -38,8 +38,8 @@ def test_a_node_has_its_own_pool_unless_it_names_one():
 
 
 def test_plan_pools_lists_every_node_pool_and_the_profile_settings(tmp_path):
-    from tauro_compile.runner.plan import PlannedNode
     from tauro_compile.streaming.config import NodeConfig
+    from tauro_compile.streaming.plan import PlannedNode
 
     def node(name, pool=None):
         cfg = NodeConfig.model_validate({

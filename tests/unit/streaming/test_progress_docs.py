@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tauro_compile.runner.spark_engine import parse_progress
+from tauro_compile.streaming.spark_engine import parse_progress
 
 CONNECT_DOC = {  # as a Spark Connect server sends it: input figures per source only
     "batchId": 0, "timestamp": "2026-11-29T20:15:41.733Z", "batchDuration": 2033,
