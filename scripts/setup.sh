@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a Tauro checkout (run by `make setup`, `make test`, `make demo`):
 #   1. .venv with Python 3.11 (created only if missing; $PYTHON picks the interpreter),
-#   2. `pip install -e '.[dev]'` into it (PyPI),
+#   2. `pip install -e '.[dev,connect]'` into it (PyPI; `connect`: the Spark Connect client),
 #   3. the pinned JVM jars from Maven Central (tauro_compile/resources/jars/spark/pom.xml, shipped
 #      with the package, and scripts/jars/kafka-broker/pom.xml, via mvn) into
 #      .venv/share/tauro/jars/spark/ and .venv/share/tauro/jars/kafka-broker/.
@@ -70,9 +70,9 @@ pip_hash="$(hash_of "$VENV_ID" pyproject.toml)"
 if stamp_ok pip "$pip_hash" && [[ -x "$VENV/bin/tauro" ]]; then
     log "python packages up to date"
 else
-    log "installing tauro-compile in editable mode with its dev extra (pip)"
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet -e ".[dev]" ||
-        die "pip install -e '.[dev]' failed (see the pip output above)"
+    log "installing tauro-compile in editable mode with its dev and connect extras (pip)"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install --quiet -e ".[dev,connect]" ||
+        die "pip install -e '.[dev,connect]' failed (see the pip output above)"
     stamp_write pip "$pip_hash"
 fi
 

@@ -30,6 +30,7 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from support.kafka_broker import KafkaBroker  # noqa: E402
+from support.spark_cluster import ConnectServer, StandaloneCluster  # noqa: E402
 from support.spark_jvm import SharedSpark  # noqa: E402
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.spark)
         if "kafka_broker" in fixtures:
             item.add_marker(pytest.mark.kafka)
+        if "standalone_cluster" in fixtures or "connect_server" in fixtures:
+            item.add_marker(pytest.mark.spark)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +122,23 @@ def kafka_broker() -> Iterator[KafkaBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """A Spark standalone master and one 2-core worker on 127.0.0.1, started on first request."""
+    cluster = StandaloneCluster(tmp_path_factory.mktemp("standalone")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
+    """A Spark Connect server (local[2], pinned Delta/Kafka jars), started on first request."""
+    server = ConnectServer(tmp_path_factory.mktemp("connect")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -223,3 +223,38 @@ def contract_problems(node: ResolvedNode, checker: ContractChecker) -> list[Prob
         expected=first.expected, found=first.found,
     )
     return [summary, *found[1:]] if first.file == summary.file else [summary, *found]
+
+
+def connect_problems(nodes: dict[str, ResolvedNode], profile_name: str) -> list[Problem]:
+    """What a `remote` (Spark Connect) profile cannot run, per node and feature.
+
+    - `streaming.pool`: a query's scheduler pool is a property of the starting thread of the
+      driver (`SparkContext.setLocalProperty`), which a Connect client has no access to;
+    - a continuous node reading a parquet/json output of another node: the runner creates the
+      upstream's directory before the downstream starts, which needs the driver's JVM.
+    """
+    where = f"over Spark Connect (profile '{profile_name}' has spark.remote)"
+    problems: list[Problem] = []
+    for node in nodes.values():
+        cfg = node.config
+        if cfg.streaming.pool is not None:
+            problems.append(node_problem(
+                node, f"node '{node.draft.name}': scheduler pools cannot be chosen {where}",
+                ("streaming", "pool"), expected="no streaming.pool", found=cfg.streaming.pool,
+                code="connect_unsupported",
+                hint="remove streaming.pool (the Connect server's own pools apply), or run "
+                     "this profile with spark.master"))
+        if cfg.streaming.trigger.bounded:
+            continue
+        for upstream in node.depends_on:
+            up = nodes.get(upstream)
+            if up is not None and up.config.output.format in ("parquet", "json"):
+                problems.append(node_problem(
+                    node, f"node '{node.draft.name}': a continuous node cannot read the "
+                    f"{up.config.output.format} output of '{upstream}' {where}",
+                    ("input",), expected="a delta or kafka output upstream, or a bounded "
+                    "trigger", found=f"{up.config.output.format} output of '{upstream}'",
+                    code="connect_unsupported",
+                    hint=f"write '{upstream}' as delta, or give this node a bounded trigger "
+                         "(available_now), which starts once the upstream has finished"))
+    return problems

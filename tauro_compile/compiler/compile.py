@@ -240,6 +240,8 @@ class _Compilation:
             self.problems.extend(checks.reference_problems(node, references))
             self.problems.extend(checks.contract_problems(node, contracts))
         self.problems.extend(checks.collision_problems(resolved.values()))
+        if self.profile.spark.remote:
+            self.problems.extend(checks.connect_problems(resolved, self.profile.name))
         return resolved
 
     def _declared_sources(self) -> dict[str, DeclaredSource]:

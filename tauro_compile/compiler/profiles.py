@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -50,12 +50,22 @@ PROFILE_ENV = "TAURO_PROFILE"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:/")
 
 
-class SparkProfile(ConfigModel):
-    """How the SparkSession of a run is built."""
+class PoolConfig(ConfigModel):
+    """A FAIR scheduler pool (Spark's fairscheduler.xml fields)."""
 
-    master: str = "local[2]"
+    weight: int = Field(default=1, ge=0)
+    min_share: int = Field(default=0, ge=0)
+    mode: Literal["FAIR", "FIFO"] = "FIFO"
+
+
+class SparkProfile(ConfigModel):
+    """How the SparkSession of a run is built: a master (local, spark://, yarn) or a remote."""
+
+    master: str | None = None
+    remote: str | None = Field(default=None, pattern=r"^sc://")
     app_name: str | None = None
     conf: dict[str, OptionValue] = Field(default_factory=dict)
+    pools: dict[str, PoolConfig] = Field(default_factory=dict)
 
 
 class MetricsProfile(ConfigModel):
@@ -100,7 +110,8 @@ class ResolvedProfile:
         conf = {k: (MASK if is_secret_key(k) else v) for k, v in self.spark.conf.items()}
         return {
             "name": self.name, "paths": dict(self.paths), "vars": dict(self.vars),
-            "spark": {"master": self.spark.master, "app_name": self.spark.app_name, "conf": conf},
+            "spark": {"master": self.spark.master, "remote": self.spark.remote,
+                      "app_name": self.spark.app_name, "conf": conf},
         }
 
 
@@ -196,10 +207,13 @@ def load_profile(
             locate=lambda p: (index.line_of(p), "source"), secrets=tuple(sorted(secrets)),
         )) from None
     root = Path(os.path.abspath(project_dir))
+    _check_spark_target(config.spark, shown, index, chain, prefix)
     spark = SparkSettings(
-        master=config.spark.master,
+        master=config.spark.master or "local[2]",
         app_name=config.spark.app_name or "",
         conf={k: _conf_text(v) for k, v in config.spark.conf.items()},
+        remote=config.spark.remote,
+        pools={k: v.model_dump() for k, v in config.spark.pools.items()},
     )
     return ResolvedProfile(
         name=name, file=shown, spark=spark,
@@ -210,6 +224,45 @@ def load_profile(
                         for key in config.nodes},
         metrics_port=config.metrics.port, metrics_host=config.metrics.host,
     )
+
+
+# Settings a Spark Connect client cannot change: they belong to the server's launch.
+_SERVER_ONLY_CONF = ("spark.jars", "spark.driver.", "spark.executor.", "spark.master",
+                     "spark.submit.", "spark.scheduler.", "spark.pyspark.", "spark.files",
+                     "spark.archives", "spark.cores.max", "spark.ui.")
+
+
+def _check_spark_target(spark: SparkProfile, shown: str, index: LineIndex, chain: list[str],
+                        prefix: tuple[str, ...]) -> None:
+    """`master` and `remote` exclude each other; a remote profile sets runtime conf only."""
+    problems: list[Problem] = []
+    if spark.master is not None and spark.remote is not None:
+        problems.append(Problem(
+            "spark.master and spark.remote are mutually exclusive", file=shown,
+            line=_first_line(index, prefix, chain, ("spark", "remote")),
+            field="spark.remote", expected="either master (local[*], spark://...) or "
+            "remote (sc://host:port)", found=f"master {spark.master!r} and remote {spark.remote!r}",
+            hint="a profile that extends a master profile can drop it with `master: null`",
+            code="spark_target"))
+    if spark.remote is not None:
+        for key in spark.conf:
+            if key.startswith(_SERVER_ONLY_CONF):
+                problems.append(Problem(
+                    f"'{key}' cannot be set over Spark Connect: it belongs to the server's launch",
+                    file=shown, line=_first_line(index, prefix, chain, ("spark", "conf", key)),
+                    field=f"spark.conf.{key}", expected="a runtime setting "
+                    "(spark.sql.*, ...)", found=key, code="connect_conf",
+                    hint="set it where the Spark Connect server is started (see the README)"))
+        if spark.pools:
+            problems.append(Problem(
+                "spark.pools cannot be used over Spark Connect: scheduler pools are the "
+                "server's (spark.scheduler.allocation.file of its launch)", file=shown,
+                line=_first_line(index, prefix, chain, ("spark", "pools")),
+                field="spark.pools", expected="no pools in a remote profile",
+                found=", ".join(spark.pools), code="connect_pools",
+                hint="configure pools on the Connect server, or use a master profile"))
+    if problems:
+        raise ProjectError(problems)
 
 
 def _first_line(index: LineIndex, prefix: tuple[str, ...], chain: list[str],

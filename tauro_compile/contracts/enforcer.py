@@ -290,7 +290,13 @@ def _counted(df: DataFrame, name: str) -> tuple[DataFrame, Observation]:
 
 def _observed(observation: Observation | None) -> dict[str, Any] | None:
     """The observation's metrics, or None when no job ran it (a write Delta skipped)."""
-    if observation is None or observation._jo is None:
+    if observation is None:
+        return None
+    if not hasattr(observation, "_jo"):
+        # Spark Connect: the client fills `_result` from the reply of the job that ran it;
+        # it stays empty when none did.
+        return dict(observation._result) if getattr(observation, "_result", None) else None
+    if observation._jo is None:
         return None
     # `get` would wait forever for a write that never ran (Delta skips a batch it already
     # has, by txnAppId/txnVersion); the JVM future tells without waiting.

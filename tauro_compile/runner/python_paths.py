@@ -121,3 +121,39 @@ def _unpickle_by_value(module: ModuleType) -> None:
 
     with contextlib.suppress(ValueError):
         cloudpickle.unregister_pickle_by_value(module)
+
+
+def package_project(plan: RunPlan, dest: Path) -> Path | None:
+    """Zip the project's importable code (packages and top-level modules) for the executors.
+
+    From every python path: each directory holding an `__init__.py` (with all its `.py`
+    files, at any depth) and each top-level `*.py` module; never the target directory,
+    hidden or cache directories. None when there is no Python code to ship.
+    """
+    import zipfile
+
+    files: dict[str, Path] = {}
+    skip = {Path(plan.target_dir).resolve()} if getattr(plan, "target_dir", None) else set()
+    for root in (Path(p).resolve() for p in plan.python_paths):
+        if not root.is_dir():
+            continue
+        for entry in sorted(root.iterdir()):
+            if entry.name.startswith((".", "_")) or entry.resolve() in skip:
+                continue
+            if entry.is_file() and entry.suffix == ".py":
+                files.setdefault(entry.name, entry)
+            elif entry.is_dir() and (entry / "__init__.py").is_file():
+                for source in sorted(entry.rglob("*.py")):
+                    rel = source.relative_to(root)
+                    if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                        continue
+                    files.setdefault(rel.as_posix(), source)
+    if not files:
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in sorted(files.items()):
+            archive.write(source, name)
+    partial.replace(dest)
+    return dest

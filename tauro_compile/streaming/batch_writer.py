@@ -251,6 +251,9 @@ class DeltaBatchSink:
 
     def _merge(self, df: DataFrame, batch_id: int, txn_app_id: str) -> None:
         spark = df.sparkSession
+        if storage._connect(spark):
+            self._merge_sql(df, batch_id, txn_app_id)
+            return
         table = storage.delta_table(spark, path=self.output.path, table_name=self.output.table_name)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in self.output.merge_keys)
         builder = table.alias("t").merge(df.alias("s"), condition)
@@ -264,6 +267,54 @@ class DeltaBatchSink:
         finally:
             spark.conf.unset(TXN_APP_ID_CONF)
             spark.conf.unset(TXN_VERSION_CONF)
+
+
+    def _merge_sql(self, df: DataFrame, batch_id: int, txn_app_id: str) -> None:
+        """The same MERGE in SQL, for Spark Connect (no Delta Python API there, see storage).
+
+        Over Connect a foreachBatch function runs on the server in a session shared by every
+        query of the run, so the transaction confs are set under a lock that every Tauro
+        foreachBatch worker of that server machine shares.
+        """
+        spark = df.sparkSession
+        view = f"tauro_merge_{abs(hash((self.node_name, txn_app_id))) % 10**12}_{batch_id}"
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in self.output.merge_keys)
+        evolve = " WITH SCHEMA EVOLUTION" if is_true(
+            self.output.options.get("mergeSchema", False)) else ""
+        target = storage.delta_identifier(self.output.path, self.output.table_name)
+        df.createOrReplaceTempView(view)
+        try:
+            with _session_conf_lock():
+                spark.conf.set(TXN_APP_ID_CONF, txn_app_id)
+                spark.conf.set(TXN_VERSION_CONF, str(batch_id))
+                try:
+                    spark.sql(f"MERGE{evolve} INTO {target} t USING {view} s ON {condition} "
+                              "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+                finally:
+                    spark.conf.unset(TXN_APP_ID_CONF)
+                    spark.conf.unset(TXN_VERSION_CONF)
+        finally:
+            spark.catalog.dropTempView(view)
+
+
+def _session_conf_lock() -> Any:
+    """An exclusive lock across processes of this machine (fcntl on a file in the temp dir)."""
+    import contextlib
+    import fcntl
+    import os
+    import tempfile
+
+    @contextlib.contextmanager
+    def locked() -> Any:
+        path = os.path.join(tempfile.gettempdir(), "tauro-connect-session-conf.lock")
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    return locked()
 
 
 class FormatBatchSink:

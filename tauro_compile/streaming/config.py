@@ -161,6 +161,8 @@ class StreamingConfig(ConfigModel):
     output_mode: StreamingOutputMode = StreamingOutputMode.APPEND
     checkpoint_location: str | None = None
     query_name: str | None = None
+    # FAIR scheduler pool of the query's jobs; default: a pool named after the node.
+    pool: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     options: dict[str, OptionValue] = Field(default_factory=dict)
     # A running node with no new batch for this long, while its input has a backlog or its
     # query reports nothing at all, is `stalled`. Default: see `stall_seconds`.

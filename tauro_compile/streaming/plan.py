@@ -19,6 +19,14 @@ class SparkSettings:
     master: str = "local[2]"
     app_name: str = "tauro"
     conf: dict[str, str] = field(default_factory=dict)
+    remote: str | None = None          # sc://host:port: Spark Connect instead of a master
+    # FAIR scheduler pools: name -> {"weight": int, "min_share": int, "mode": FAIR|FIFO}
+    pools: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """Where the run's Spark is, for messages: the Connect URL or the master."""
+        return self.remote or self.master
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,19 @@ with the virtualenv; ``$TAURO_JARS_DIR`` points elsewhere. They are handed to Sp
 ``spark.jars`` (local files): nothing is resolved or downloaded at run time, and
 ``spark.jars.packages`` / Ivy is never used.
 
+Where Spark runs is the profile's business, not the project's (``spark.master`` or
+``spark.remote``):
+
+- ``local[...]``: the driver and the executors in this process's JVM;
+- ``spark://host:7077`` (standalone), ``yarn``, ``k8s://...``: client mode, the driver in
+  this process. The pinned jars go to the executors through ``spark.jars`` (served by the
+  driver); the project's Python code through ``ship_python_code`` (a zip added with
+  ``addPyFile``). Executors run the Python of ``spark.pyspark.python`` (conf) or
+  ``$PYSPARK_PYTHON``, else this interpreter's path, which must then exist on every worker;
+- ``sc://host:15002`` (Spark Connect): no JVM here at all. The server must have been started
+  with the pinned jars and Delta's SQL extension (see the README); only runtime settings of
+  the profile's ``conf`` reach the session, and the project's code goes over as an artifact.
+
 pyspark is imported inside the functions, so importing this module never starts a JVM.
 """
 
@@ -45,6 +58,9 @@ class SparkSetupError(RuntimeError):
 # Defaults for every master; any key in the caller's conf wins.
 BASE_DEFAULTS: Mapping[str, str] = {
     "spark.ui.showConsoleProgress": "false",
+    # Every node's query runs in its own scheduler pool (see `pool_for`): FAIR between pools,
+    # so a heavy node cannot hold every core while a light one waits.
+    "spark.scheduler.mode": "FAIR",
 }
 
 # Extra defaults for local[...] masters only: a laptop or CI box, not a cluster. The default
@@ -137,18 +153,27 @@ def build_spark_session(
     enable_delta: bool = True,
     log_level: str | None = DEFAULT_LOG_LEVEL,
     jvm_output: Path | None = None,
+    pools: Mapping[str, Mapping[str, object]] | None = None,
+    pools_file: Path | None = None,
 ) -> SparkSession:
     """Create (or return the running) SparkSession with the pinned jars and Delta enabled.
 
     Static settings such as ``spark.jars`` only take effect when this call starts the JVM: if a
     session already exists, ``getOrCreate`` returns it and applies only the runtime SQL settings.
     With ``jvm_output``, a JVM this call starts is launched by ``launch_jvm`` (own process
-    group, its stdout/stderr appended to that file).
+    group, its stdout/stderr appended to that file). With `pools` (name -> weight, min_share,
+    mode), their allocation file is written to `pools_file` and handed to Spark.
     """
     settings = session_conf(master, conf, enable_delta=enable_delta)
-    if is_local_master(master):
-        # Python workers of a local master must run this interpreter (the venv), not whatever
-        # `python3` is first on PATH, or they would not see the project's packages.
+    if pools and "spark.scheduler.allocation.file" not in settings:
+        if pools_file is None:
+            raise ValueError("pools need a pools_file to write Spark's allocation file to")
+        write_pools_file(pools, pools_file)
+        settings["spark.scheduler.allocation.file"] = str(pools_file.resolve())
+    if "spark.pyspark.python" not in settings:
+        # Python workers must run this interpreter (the venv), not whatever `python3` is
+        # first on PATH, or they would not see pyspark and the project's packages. On a
+        # cluster that path must exist on the workers too (or set spark.pyspark.python).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     from pyspark.sql import SparkSession
@@ -162,6 +187,55 @@ def build_spark_session(
     if log_level:
         spark.sparkContext.setLogLevel(log_level)
     return spark
+
+
+def write_pools_file(pools: Mapping[str, Mapping[str, object]], path: Path) -> Path:
+    """Spark's fairscheduler.xml for `pools` (name -> weight, min_share, mode)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    lines = ['<?xml version="1.0"?>', "<allocations>"]
+    for name, pool in sorted(pools.items()):
+        lines += [f"  <pool name={quoteattr(name)}>",
+                  f"    <schedulingMode>{escape(str(pool.get('mode', 'FIFO')))}</schedulingMode>",
+                  f"    <weight>{int(pool.get('weight', 1))}</weight>",  # type: ignore[call-overload]
+                  f"    <minShare>{int(pool.get('min_share', 0))}</minShare>",  # type: ignore[call-overload]
+                  "  </pool>"]
+    lines.append("</allocations>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def pool_for(node_name: str, pool: str | None) -> str:
+    """The scheduler pool of a node's query: its `streaming.pool`, else one named after it."""
+    return pool or node_name
+
+
+def build_connect_session(remote: str, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """A Spark Connect session to `remote` (``sc://host:port/;params``), with `conf` applied.
+
+    Only runtime settings can be set from a client; static ones (jars, driver, executors)
+    belong to the server and are refused at compile time for a `remote` profile.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.remote(remote)
+    for key, value in (conf or {}).items():
+        builder = builder.config(str(key), str(value))
+    return builder.getOrCreate()
+
+
+def is_connect_session(spark: object) -> bool:
+    """True for a Spark Connect session (no JVM, no sparkContext in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def ship_python_code(spark: SparkSession, archive: Path) -> None:
+    """Make a zip of Python packages importable on the executors (and Connect's workers)."""
+    if is_connect_session(spark):
+        spark.addArtifacts(str(archive), pyfile=True)
+    else:
+        spark.sparkContext.addPyFile(str(archive))
 
 
 def launch_jvm(settings: Mapping[str, str], output: Path) -> None:

@@ -38,12 +38,13 @@ from tauro_compile.streaming.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.state import BatchProgress
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 FILE_SINKS = ("parquet", "json")
+POOL_PROPERTY = "spark.scheduler.pool"
 MAX_ERROR_CHARS = 50_000
 
 
@@ -58,9 +59,9 @@ def parse_progress(doc: dict[str, Any]) -> BatchProgress | None:
     lag, files = source_backlog(doc)
     return BatchProgress(
         batch_id=int(doc["batchId"]),
-        input_rows=int(doc.get("numInputRows") or 0),
-        input_rows_per_second=_float(doc.get("inputRowsPerSecond")),
-        processed_rows_per_second=_float(doc.get("processedRowsPerSecond")),
+        input_rows=int(_total(doc, "numInputRows") or 0),
+        input_rows_per_second=_float(_total(doc, "inputRowsPerSecond")),
+        processed_rows_per_second=_float(_total(doc, "processedRowsPerSecond")),
         duration_ms=None if duration is None else int(duration),
         rows_out=rows_out(doc),
         timestamp=doc.get("timestamp"),
@@ -127,6 +128,15 @@ def _backlog_total(doc: dict[str, Any]) -> int | None:
     return sum((lag or {}).values()) + (files or 0)
 
 
+def _total(doc: dict[str, Any], key: str) -> Any:
+    """A query-level figure, else the sum over its sources (Spark Connect's progress JSON
+    carries them per source only)."""
+    if doc.get(key) is not None:
+        return doc[key]
+    values = [s.get(key) for s in doc.get("sources") or [] if s.get(key) is not None]
+    return sum(values) if values else None
+
+
 def _float(value: Any) -> float | None:
     try:
         return None if value is None else round(float(value), 1)
@@ -134,15 +144,29 @@ def _float(value: Any) -> float | None:
         return None
 
 
-class SparkQueryHandle:
-    """A started StreamingQuery, as the supervisor sees it."""
+def _progress_doc(progress: Any) -> dict[str, Any]:
+    """A progress as its plain JSON document (pyspark 4's StreamingQueryProgress is a dict
+    whose nested values are objects, not the dicts `parse_progress` reads)."""
+    text = getattr(progress, "json", None)
+    if isinstance(text, str):
+        return json.loads(text)
+    return dict(progress)
 
-    def __init__(self, query: StreamingQuery, jvm: Any = None,
-                 parse_drop: bool = False,
+
+class SparkQueryHandle:
+    """A started StreamingQuery, as the supervisor sees it.
+
+    On a classic session it reads the JVM query directly (`_jsq`: cheap, exact); over Spark
+    Connect (`jvm` None) it goes through the query's public API, which is RPCs to the server.
+    """
+
+    def __init__(self, query: StreamingQuery, jvm: Any = None, parse_drop: bool = False, *,
+                 connect: bool = False,
                  failure_of: Callable[[], BaseException | None] | None = None) -> None:
         self.query = query
         self._jvm = jvm
         self._parse_drop = parse_drop
+        self._connect = connect
         self._failure_of = failure_of or (lambda: None)
         self._last_timestamp: str | None = None
         self._max_batch = -1
@@ -159,6 +183,13 @@ class SparkQueryHandle:
     def exception(self) -> str | None:
         """The failure with its whole chain of causes: a Python error raised in a task is
         only in a cause (e.g. under `[TASK_WRITE_FAILED]`)."""
+        if self._connect:
+            error = self.query.exception()
+            if error is None:
+                return None
+            trace = getattr(error, "getStackTrace", lambda: None)()
+            text = str(error) + (f"\n{trace}" if trace else "")
+            return text[:MAX_ERROR_CHARS]
         failure = self.query._jsq.exception()  # type: ignore[attr-defined]
         if not failure.isDefined():
             return None
@@ -176,6 +207,8 @@ class SparkQueryHandle:
         return FailureText(text[:MAX_ERROR_CHARS], self._failure_of())
 
     def new_progress(self) -> list[BatchProgress]:
+        if self._connect:
+            return self._new_progress_connect()
         jquery = self.query._jsq  # type: ignore[attr-defined]
         if not self._drained_at_end and not jquery.isActive():
             self._drained_at_end = True
@@ -189,6 +222,20 @@ class SparkQueryHandle:
         if int(last.batchId()) > self._max_batch + 1:
             return self._take([json.loads(p.json()) for p in jquery.recentProgress()])
         return self._take([json.loads(last.json())])
+
+    def _new_progress_connect(self) -> list[BatchProgress]:
+        if not self._drained_at_end and not self.query.isActive:
+            self._drained_at_end = True
+            return self._take([_progress_doc(p) for p in self.query.recentProgress])
+        last = self.query.lastProgress
+        if last is None:
+            return []
+        doc = _progress_doc(last)
+        if str(doc.get("timestamp")) == self._last_timestamp:
+            return []
+        if int(doc.get("batchId", -1)) > self._max_batch + 1:
+            return self._take([_progress_doc(p) for p in self.query.recentProgress])
+        return self._take([doc])
 
     def _take(self, docs: list[dict[str, Any]]) -> list[BatchProgress]:
         out = []
@@ -228,12 +275,13 @@ class SparkQueryEngine:
         engine adds its Spark session and its batch listener (before the caller's own)."""
         from tauro_compile.streaming.context import StreamingContext
         from tauro_compile.streaming.query_manager import StreamingQueryManager
-        from tauro_compile.streaming.session import jvm_process
+        from tauro_compile.streaming.session import is_connect_session, jvm_process
 
         self.spark = spark
+        self.connect = is_connect_session(spark)
         self.driver_log = driver_log
         # Only a JVM this process launched can be watched; a reused session is not ours.
-        self._driver = jvm_process() if driver_log is not None else None
+        self._driver = jvm_process() if driver_log is not None and not self.connect else None
         self.plan = plan
         self.execution_id = execution_id
         self.on_batch_result = on_batch_result
@@ -242,8 +290,10 @@ class SparkQueryEngine:
         base = StreamingContext.of(context)
         base = StreamingContext.of({**base.__dict__, "spark": spark,
                                     "project_dir": base.project_dir or str(plan.project_dir)})
-        self.context = replace(base.with_batch_listener(self._batch_listener),
-                               batch_printer=self._print_batch)
+        # Over Connect, foreachBatch functions run in a Python process of the server: this
+        # engine's listener there could not reach the supervisor, and would not pickle.
+        self.context = base if self.connect else replace(
+            base.with_batch_listener(self._batch_listener), batch_printer=self._print_batch)
         self.manager = StreamingQueryManager(self.context, validator=validator)
         self._ready: set[str] = set()
         self._change_feed_paths = {
@@ -255,10 +305,11 @@ class SparkQueryEngine:
         from tauro_compile.streaming.exceptions import StreamingError, StreamingValidationError
 
         try:
-            query = self.manager.create_and_start_query(
-                node.config, self.execution_id, self.plan.project_name,
-                unique_id=node.unique_id,
-                checkpoint_location=node.config.streaming.checkpoint_location)
+            with self._scheduler_pool(node):
+                query = self.manager.create_and_start_query(
+                    node.config, self.execution_id, self.plan.project_name,
+                    unique_id=node.unique_id,
+                    checkpoint_location=node.config.streaming.checkpoint_location)
         except StreamingError as exc:
             cause = exc.__cause__
             detail = exc.get_full_traceback() if cause is not None else exc.render()
@@ -267,9 +318,12 @@ class SparkQueryEngine:
             retryable = cause is not None and not isinstance(exc, StreamingValidationError)
             raise NodeStartError(exc.message, detail=FailureText(detail, exc), hint=exc.hint,
                                  retryable=retryable) from exc
+        parse_drop = node.config.input.on_parse_error == "drop"
+        if self.connect:
+            return SparkQueryHandle(query, parse_drop=parse_drop, connect=True)
         name = node.config.query_name
         return SparkQueryHandle(query, self.spark._jvm,  # type: ignore[attr-defined]
-                                parse_drop=node.config.input.on_parse_error == "drop",
+                                parse_drop=parse_drop,
                                 failure_of=lambda: self.manager.failure_of(name))
 
     def _print_batch(self, node_name: str, batch_id: int, text: str) -> None:
@@ -277,6 +331,22 @@ class SparkQueryEngine:
             self.printer(text)
         else:
             print(text, flush=True)  # no display attached (a notebook): plain stdout
+
+    @contextlib.contextmanager
+    def _scheduler_pool(self, node: PlannedNode) -> Iterator[None]:
+        """Start the node's query in its FAIR pool: its jobs inherit the starting thread's pool."""
+        from tauro_compile.streaming.session import pool_for
+
+        if self.connect:  # a remote profile with pools is refused at compile time
+            yield
+            return
+        context = self.spark.sparkContext
+        previous = context.getLocalProperty(POOL_PROPERTY)
+        context.setLocalProperty(POOL_PROPERTY, pool_for(node.name, node.config.streaming.pool))
+        try:
+            yield
+        finally:
+            context.setLocalProperty(POOL_PROPERTY, previous)  # type: ignore[arg-type]
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:
@@ -318,6 +388,9 @@ class SparkQueryEngine:
 
         out = node.config.output
         schema = self._stream_schema(node)
+        if self.connect:
+            self._create_empty_delta_sql(node, schema)
+            return
         nullable = StructType([StructField(f.name, f.dataType, True, f.metadata)
                                for f in schema.fields])
         builder = DeltaTable.createIfNotExists(self.spark).addColumns(nullable)
@@ -328,6 +401,22 @@ class SparkQueryEngine:
             builder = builder.property("delta.enableChangeDataFeed", "true")
         builder.execute()
 
+    def _create_empty_delta_sql(self, node: PlannedNode, schema: Any) -> None:
+        """The same empty table through SQL DDL (Delta's Python API needs the JVM or Delta's
+        Connect plugin, which the pinned Delta does not ship)."""
+        from tauro_compile.streaming.storage import delta_identifier
+
+        out = node.config.output
+        columns = ", ".join(f"`{f.name.replace('`', '``')}` {f.dataType.simpleString()}"
+                            for f in schema.fields)
+        ddl = (f"CREATE TABLE IF NOT EXISTS {delta_identifier(out.path, out.table_name)} "
+               f"({columns}) USING delta")
+        if out.partition_by:
+            ddl += " PARTITIONED BY (" + ", ".join(f"`{c}`" for c in out.partition_by) + ")"
+        if _location(out.path, out.table_name) in self._change_feed_paths:
+            ddl += " TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+        self.spark.sql(ddl)
+
     def _stream_schema(self, node: PlannedNode) -> Any:
         """The schema the node's query writes: its stream built (not started) with its transforms."""
         from tauro_compile.streaming.readers import StreamingReaderFactory
@@ -337,6 +426,8 @@ class SparkQueryEngine:
         return apply_transforms(reader.read(node.config), node.config, self.spark).schema
 
     def _mkdirs(self, path: str) -> None:
+        if self.connect:  # refused at compile time for remote profiles (see compiler checks)
+            raise RuntimeError("creating a directory needs the driver JVM")
         jvm = self.spark._jvm  # type: ignore[attr-defined]
         hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
         conf = self.spark._jsparkSession.sessionState().newHadoopConf()  # type: ignore[attr-defined]
@@ -366,7 +457,10 @@ class SparkQueryEngine:
 
     # -- the driver --------------------------------------------------------------------
     def driver_pid(self) -> int | None:
-        """The driver JVM's pid, asked through the Spark context (what `kill` needs)."""
+        """The driver JVM's pid, asked through the Spark context (what `kill` needs); None
+        over Spark Connect, whose driver is the server's."""
+        if self.connect:
+            return None
         try:
             return int(self.spark._jvm.java.lang.ProcessHandle.current().pid())  # type: ignore[attr-defined]
         except Exception:

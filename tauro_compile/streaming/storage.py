@@ -1,7 +1,10 @@
 """What exists where: input paths, Delta tables and checkpoints, checked before a query starts.
 
 Paths go through Hadoop's FileSystem of the session, so local paths, `file:`, `hdfs:`,
-`s3a:` and friends are all checked the way Spark will read them.
+`s3a:` and friends are all checked the way Spark will read them. Over Spark Connect there is
+no JVM in this process: the same questions are asked of the server with reads and SQL
+(`DESCRIBE HISTORY`, `DESCRIBE DETAIL`), which Delta answers without its Python API (Delta's
+Connect plugin is not on Maven Central for the pinned Delta 4.0.1).
 """
 
 from __future__ import annotations
@@ -23,6 +26,22 @@ RESET_CHECKPOINT_HINT = (
 )
 
 
+def _connect(spark: Any) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _missing_path(exc: BaseException) -> bool:
+    text = str(exc)
+    return "PATH_NOT_FOUND" in text or "Path does not exist" in text
+
+
+def delta_identifier(path: str | None = None, table_name: str | None = None) -> str:
+    """A Delta table in SQL: the catalog name, or delta.`path` (backticks escaped)."""
+    if table_name:
+        return table_name
+    return "delta.`" + str(path).replace("`", "``") + "`"
+
+
 def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
     jvm = spark._jvm  # type: ignore[attr-defined]
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
@@ -32,12 +51,28 @@ def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 def path_exists(spark: SparkSession, path: str) -> bool:
     """True when `path` (file or directory) exists on its filesystem."""
+    if _connect(spark):
+        try:
+            spark.read.format("binaryFile").load(path).limit(0).collect()
+        except Exception as exc:
+            if _missing_path(exc):
+                return False
+            raise
+        return True
     fs, hadoop_path = _filesystem(spark, path)
     return bool(fs.exists(hadoop_path))
 
 
 def read_text(spark: SparkSession, path: str) -> str | None:
     """The content of a small text file, or None when it does not exist."""
+    if _connect(spark):
+        try:
+            row = spark.read.text(path, wholetext=True).first()
+        except Exception as exc:
+            if _missing_path(exc):
+                return None
+            raise
+        return None if row is None else str(row[0])
     fs, hadoop_path = _filesystem(spark, path)
     if not fs.exists(hadoop_path):
         return None
@@ -59,6 +94,16 @@ def list_names(spark: SparkSession, path: str) -> list[str]:
 def is_delta_table(spark: SparkSession, *, path: str | None = None,
                    table_name: str | None = None) -> bool:
     """True when the path holds a Delta table, or the catalog table exists and is Delta."""
+    if _connect(spark):
+        if table_name and not spark.catalog.tableExists(table_name):
+            return False
+        if not table_name and not path:
+            return False
+        try:
+            spark.sql(f"DESCRIBE HISTORY {delta_identifier(path, table_name)} LIMIT 1").collect()
+        except Exception:  # not a Delta table (or no table at all)
+            return False
+        return True
     from delta.tables import DeltaTable
 
     if table_name:
@@ -86,6 +131,9 @@ def delta_schema(spark: SparkSession, *, path: str | None = None,
     """The schema of an existing Delta table, or None when there is no table yet."""
     if not is_delta_table(spark, path=path, table_name=table_name):
         return None
+    if _connect(spark):
+        reader = spark.read.format("delta")
+        return (reader.table(table_name) if table_name else reader.load(path)).schema
     return delta_table(spark, path=path, table_name=table_name).toDF().schema
 
 
@@ -102,8 +150,11 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
     """version, operation and operationMetrics of a Delta table's latest commit, or None."""
     if not known_to_exist and not is_delta_table(spark, path=path, table_name=table_name):
         return None
-    row = (delta_table(spark, path=path, table_name=table_name).history(1)
-           .select("version", "operation", "operationMetrics").first())
+    if _connect(spark):
+        history = spark.sql(f"DESCRIBE HISTORY {delta_identifier(path, table_name)} LIMIT 1")
+    else:
+        history = delta_table(spark, path=path, table_name=table_name).history(1)
+    row = history.select("version", "operation", "operationMetrics").first()
     if row is None:
         return None
     return {"version": row["version"], "operation": row["operation"],
@@ -113,12 +164,21 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
 def delta_properties(spark: SparkSession, *, path: str | None = None,
                      table_name: str | None = None) -> dict[str, str]:
     """The table properties of a Delta table (`delta.enableChangeDataFeed`, ...)."""
-    row = delta_table(spark, path=path, table_name=table_name).detail().select("properties").first()
+    if _connect(spark):
+        detail = spark.sql(f"DESCRIBE DETAIL {delta_identifier(path, table_name)}")
+    else:
+        detail = delta_table(spark, path=path, table_name=table_name).detail()
+    row = detail.select("properties").first()
     return dict(row[0] or {}) if row else {}
 
 
 def check_checkpoint(spark: SparkSession, location: str, node_name: str) -> None:
-    """Raise StreamingQueryError when the checkpoint exists but Spark could not read it."""
+    """Raise StreamingQueryError when the checkpoint exists but Spark could not read it.
+
+    Over Spark Connect the check is left to Spark (listing a directory needs the JVM).
+    """
+    if _connect(spark):
+        return
     root = location.rstrip("/")
     text = _read_checkpoint_file(spark, location, node_name, f"{root}/metadata")
     if text is not None:

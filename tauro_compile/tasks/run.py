@@ -98,6 +98,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
 
     console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = start_spark(plan, console, log_path)
+    ship_project_code(spark, plan)
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
         "select": list(options.select), "exclude": list(options.exclude),
@@ -198,15 +199,20 @@ def session_for(plan: RunPlan, console: Console | None = None,
     settings = plan.spark
     output = jvm_output or Path(plan.target_dir) / "logs" / "spark.log"
     try:
+        if settings.remote:
+            from tauro_compile.streaming.session import build_connect_session
+
+            return build_connect_session(settings.remote, dict(settings.conf))
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
-                                   jvm_output=output)
+                                   jvm_output=output, pools=plan_pools(plan),
+                                   pools_file=plan.target_dir / "fairscheduler.xml")
     except SparkSetupError as exc:  # no Java, old Java, no jars: say how to fix it
         raise RunError(exc.message, hint=exc.hint) from None
     except Exception as exc:
         text = str(exc).strip()
         first = text.splitlines()[0] if text else ""
         log.error("could not start Spark", exc_info=True)
-        raise RunError(f"could not start Spark (master {settings.master}): "
+        raise RunError(f"could not start Spark ({settings.where}): "
                        f"{type(exc).__name__}: {first}",
                        hint=f"the JVM's own words are in the log file ({_shown(output)}); "
                             "check the profile's spark settings (`tauro debug` checks Java, "
@@ -244,3 +250,39 @@ def _follow_warnings(log_path: Path, console: Console, verbose: bool) -> Iterato
 
 
 __all__ = ["plan_summary", "run_run", "session_for", "start_spark", "take_run_lock"]
+
+
+def plan_pools(plan: RunPlan) -> dict[str, dict[str, object]]:
+    """Every scheduler pool the plan's queries use (Spark's defaults), then the profile's."""
+    from tauro_compile.streaming.session import pool_for
+
+    pools: dict[str, dict[str, object]] = {
+        pool_for(n.name, n.config.streaming.pool): {} for n in plan.nodes}
+    for name, settings in plan.spark.pools.items():
+        pools[name] = dict(settings)
+    return pools
+
+
+def ship_project_code(spark: SparkSession, plan: RunPlan) -> None:
+    """Send the project's Python packages to a cluster's executors or a Connect server.
+
+    A local master's workers import them from the project directory (PYTHONPATH) already.
+    """
+    from tauro_compile.runner.python_paths import package_project
+    from tauro_compile.streaming.session import (
+        is_connect_session,
+        is_local_master,
+        ship_python_code,
+    )
+
+    if not is_connect_session(spark) and is_local_master(spark.sparkContext.master):
+        return
+    archive = package_project(plan, plan.target_dir / "python" / f"{plan.project_name}_code.zip")
+    if archive is None:
+        return
+    try:
+        ship_python_code(spark, archive)
+    except Exception as exc:
+        raise RunError(f"could not send the project's Python code to Spark ({plan.spark.where}): "
+                       f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                       hint="check that the cluster or Connect server is reachable") from None

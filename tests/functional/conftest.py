@@ -51,3 +51,41 @@ def tauro(monkeypatch: pytest.MonkeyPatch) -> Tauro:
                              catch_exceptions=False)
 
     return invoke
+
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example_project"
+EXAMPLE_TABLES = ("bronze/raw_events", "silver/clean_events", "gold/purchases",
+                  "gold/user_activity", "quarantine/clean_events")
+
+
+def _copy_example(dest: Path) -> Path:
+    """A copy of example_project/ without anything a run generated."""
+    import shutil
+
+    return Path(shutil.copytree(EXAMPLE_PROJECT, dest, ignore=shutil.ignore_patterns(
+        "target", "warehouse", "checkpoints", "prod", "__pycache__")))
+
+
+@pytest.fixture(scope="session")
+def copy_example() -> Callable[[Path], Path]:
+    """Copy example_project/ (as shipped, nothing generated) to a directory."""
+    return _copy_example
+
+
+@pytest.fixture(scope="session")
+def example_local_counts(tmp_path_factory: pytest.TempPathFactory, _shared_spark) -> dict[str, int]:
+    """Rows of each table of example_project after a local `tauro run --profile dev`.
+
+    The reference the cluster and Connect runs of the same project are compared with; run
+    once per test session, in-process on the shared local session.
+    """
+    project = _copy_example(tmp_path_factory.mktemp("example-local") / "example_project")
+    spark = _shared_spark.session("example_local_counts")
+    result = CliRunner().invoke(main, ["run", "--project-dir", str(project), "--plain",
+                                       "--profile", "dev"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    warehouse = project / "data" / "warehouse"
+    counts = {t: spark.read.format("delta").load(str(warehouse / t)).count()
+              for t in EXAMPLE_TABLES}
+    assert all(counts.values()), counts
+    return counts

@@ -156,7 +156,7 @@ def test_a_jvm_that_cannot_start_points_at_the_log_with_its_words(make_project,
     java.chmod(0o755)
     done = tauro_process(project, "run", env={"JAVA_HOME": str(tmp_path / "jdk")})
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "Error: could not start Spark (master local[2]): " in done.stderr
+    assert "Error: could not start Spark (local[2]): " in done.stderr
     log_line = next(line for line in done.stderr.splitlines() if line.startswith("Log: "))
     log_rel = log_line.removeprefix("Log: ")
     assert f"hint: the JVM's own words are in the log file ({log_rel}); check the profile's " \

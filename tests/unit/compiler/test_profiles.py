@@ -131,3 +131,65 @@ def test_profiles_file_lookup_order(tmp_path, monkeypatch):
         find_profiles_file(project, other)
     (other / "profiles.yml").write_text("there: {}\n")
     assert find_profiles_file(project, other) == other / "profiles.yml"
+
+
+REMOTE = """
+profiles:
+  dev:
+    spark: {master: "local[2]", conf: {spark.sql.shuffle.partitions: 2}}
+  connect:
+    extends: dev
+    spark: {master: null, remote: "sc://spark-connect:15002"}
+  both:
+    extends: dev
+    spark:
+      remote: "sc://spark-connect:15002"
+  static:
+    spark:
+      remote: "sc://h:15002"
+      conf: {spark.executor.memory: 4g, spark.sql.shuffle.partitions: 8}
+  pooled:
+    spark:
+      master: "spark://m:7077"
+      pools: {heavy: {weight: 1}, light: {weight: 3, min_share: 1, mode: FAIR}}
+"""
+
+
+def test_remote_profile_replaces_the_master(tmp_path):
+    profile = load(tmp_path, REMOTE, explicit="connect")
+    assert profile.spark.remote == "sc://spark-connect:15002"
+    assert profile.spark.where == "sc://spark-connect:15002"
+    assert profile.spark.conf == {"spark.sql.shuffle.partitions": "2"}
+    assert profile.target_context()["spark"]["remote"] == "sc://spark-connect:15002"
+
+
+def test_master_and_remote_together_is_a_problem(tmp_path):
+    with pytest.raises(ProjectError) as caught:
+        load(tmp_path, REMOTE, explicit="both")
+    problem = caught.value.problems[0]
+    assert problem.code == "spark_target"
+    assert problem.message == "spark.master and spark.remote are mutually exclusive"
+    assert (problem.file, problem.line, problem.field) == ("profiles.yml", 10, "spark.remote")
+    assert "master 'local[2]'" in problem.found and "master: null" in problem.hint
+
+
+def test_remote_profile_refuses_server_settings(tmp_path):
+    with pytest.raises(ProjectError) as caught:
+        load(tmp_path, REMOTE, explicit="static")
+    [problem] = caught.value.problems
+    assert problem.code == "connect_conf" and problem.found == "spark.executor.memory"
+    assert (problem.line, problem.field) == (14, "spark.conf.spark.executor.memory")
+    assert "Connect server is started" in problem.hint
+
+
+def test_remote_must_be_a_connect_url(tmp_path):
+    with pytest.raises(ProjectError) as caught:
+        load(tmp_path, "p:\n  spark: {remote: 'spark://m:7077'}\n", explicit="p")
+    assert caught.value.problems[0].field == "spark.remote"
+
+
+def test_pools_are_read_with_defaults(tmp_path):
+    profile = load(tmp_path, REMOTE, explicit="pooled")
+    assert profile.spark.pools == {
+        "heavy": {"weight": 1, "min_share": 0, "mode": "FIFO"},
+        "light": {"weight": 3, "min_share": 1, "mode": "FAIR"}}

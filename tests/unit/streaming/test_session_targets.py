@@ -1,0 +1,83 @@
+"""Session settings for clusters and Connect, decided without a JVM: FAIR pools, code zips."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+from tauro_compile.runner.python_paths import package_project
+from tauro_compile.streaming.plan import RunPlan, SparkSettings
+from tauro_compile.streaming.session import (
+    is_connect_session,
+    pool_for,
+    session_conf,
+    write_pools_file,
+)
+from tauro_compile.tasks.run import plan_pools
+
+
+def test_every_master_schedules_fair_unless_the_profile_says_otherwise():
+    assert session_conf("spark://m:7077", enable_delta=False)["spark.scheduler.mode"] == "FAIR"
+    assert session_conf("local[2]", {"spark.scheduler.mode": "FIFO"},
+                        enable_delta=False)["spark.scheduler.mode"] == "FIFO"
+
+
+def test_pools_file_is_what_spark_reads(tmp_path):
+    path = write_pools_file({"light": {"weight": 3, "min_share": 1, "mode": "FAIR"},
+                             "clean_events": {}}, tmp_path / "fairscheduler.xml")
+    pools = {p.get("name"): {c.tag: c.text for c in p} for p in ET.parse(path).getroot()}
+    assert pools == {
+        "clean_events": {"schedulingMode": "FIFO", "weight": "1", "minShare": "0"},
+        "light": {"schedulingMode": "FAIR", "weight": "3", "minShare": "1"}}
+
+
+def test_a_node_has_its_own_pool_unless_it_names_one():
+    assert pool_for("clean_events", None) == "clean_events"
+    assert pool_for("clean_events", "silver") == "silver"
+
+
+def test_plan_pools_lists_every_node_pool_and_the_profile_settings(tmp_path):
+    from tauro_compile.streaming.config import NodeConfig
+    from tauro_compile.streaming.plan import PlannedNode
+
+    def node(name, pool=None):
+        cfg = NodeConfig.model_validate({
+            "name": name, "input": {"format": "rate"}, "output": {"format": "console"},
+            "streaming": {"pool": pool} if pool else {}})
+        return PlannedNode(name=name, unique_id=f"p.{name}", config=cfg)
+
+    plan = RunPlan(project_name="p", project_dir=tmp_path, target_dir=tmp_path / "target",
+                   profile="dev", nodes=(node("a"), node("b", "shared"), node("c", "shared")),
+                   spark=SparkSettings(pools={"shared": {"weight": 4}}))
+    assert plan_pools(plan) == {"a": {}, "shared": {"weight": 4}}
+
+
+def test_project_code_zip_holds_packages_and_modules_only(tmp_path):
+    (tmp_path / "transforms" / "sub").mkdir(parents=True)
+    (tmp_path / "transforms" / "__init__.py").write_text("")
+    (tmp_path / "transforms" / "sub" / "x.py").write_text("X = 1\n")
+    (tmp_path / "transforms" / "__pycache__").mkdir()
+    (tmp_path / "transforms" / "__pycache__" / "y.py").write_text("")
+    (tmp_path / "helpers.py").write_text("")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.py").write_text("")          # not a package: not shipped
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "__init__.py").write_text("")
+    plan = RunPlan(project_name="p", project_dir=tmp_path, target_dir=tmp_path / "target",
+                   profile="dev", nodes=(), python_paths=(tmp_path,))
+    archive = package_project(plan, tmp_path / "target" / "python" / "p_code.zip")
+    assert archive is not None
+    assert sorted(zipfile.ZipFile(archive).namelist()) == [
+        "helpers.py", "transforms/__init__.py", "transforms/sub/x.py"]
+
+
+def test_no_python_code_means_nothing_to_ship(tmp_path):
+    plan = RunPlan(project_name="p", project_dir=tmp_path, target_dir=tmp_path / "target",
+                   profile="dev", nodes=(), python_paths=(tmp_path,))
+    assert package_project(plan, tmp_path / "code.zip") is None
+    assert not Path(tmp_path / "code.zip").exists()
+
+
+def test_a_classic_object_is_not_a_connect_session():
+    assert not is_connect_session(object())
