@@ -151,7 +151,8 @@ def test_bounded_pipeline_runs_downstream_after_upstream_completes(spark, tmp_pa
     assert spark.read.format("delta").load(str(silver)).count() == 4
 
 
-def test_failed_node_restarts_per_its_policy_then_fails_the_pipeline_and_skips_downstream(spark, tmp_path: Path) -> None:
+def test_failed_node_restarts_per_its_policy_then_fails_the_pipeline_and_skips_downstream(
+        spark, tmp_path: Path) -> None:
     landing, bronze = tmp_path / "landing", tmp_path / "bronze"
     write_json_lines(landing, "a.json", [{"id": 1}, {"id": -1}])
     pipeline = {"nodes": [
@@ -173,7 +174,7 @@ def test_failed_node_restarts_per_its_policy_then_fails_the_pipeline_and_skips_d
     assert results["nodes"]["checked"]["restarts"] == 1  # its on_failure policy was applied
     assert "negative id" in results["nodes"]["checked"]["error"]
     assert results["nodes"]["after"]["state"] == "skipped"
-    assert results["nodes"]["after"]["reason"] == "upstream node 'checked' failed"
+    assert results["nodes"]["after"]["reason"] == "upstream 'checked' failed"
 
 
 def test_validator_usage_and_enums() -> None:
