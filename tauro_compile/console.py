@@ -150,7 +150,8 @@ class MaskingConsole:
 
     Run-time errors can carry a value that came from a secret (a path or a server built from
     a secret-named `env_var()`); the run prints through this wrapper. Rich renderables (the
-    live table on a terminal) pass through unmasked; their plain fallback is masked.
+    live table on a terminal) are drawn by their owner, which masks its free text with `mask`;
+    their plain fallback is masked here.
     """
 
     def __init__(self, inner: Any, secrets: tuple[str, ...]) -> None:
@@ -161,6 +162,10 @@ class MaskingConsole:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def mask(self, text: str) -> str:
+        """`text` as this console would print it (for what is drawn around it: the live table)."""
+        return self._mask(text)
 
     def out(self, text: str = "") -> None:
         self._inner.out(self._mask(text))

@@ -217,6 +217,9 @@ class LiveProgress:
     def __init__(self, console: Any, refresh_per_second: float = 4.0,
                  clock: Any = time.time) -> None:
         self.console = console
+        # Free text drawn in the table or above it (reasons, a console sink's rows) is masked
+        # like every printed line when the console masks secrets.
+        self._mask = getattr(console, "mask", None) or (lambda text: text)
         self._clock = clock
         self._min_gap = 1.0 / refresh_per_second
         self._last = 0.0
@@ -244,11 +247,12 @@ class LiveProgress:
     def print_above(self, text: str) -> None:
         """Text a node prints itself (a console sink's rows), above the table."""
         if self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False)
+            self._live.console.print(self._mask(text), markup=False, highlight=False)
         else:
             self.console.out(text)
 
     def table(self, records: Sequence[NodeRecord], now: float) -> Any:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="tauro run", expand=False)
@@ -262,7 +266,7 @@ class LiveProgress:
         for r in records:
             state = f"[{STATE_STYLES[r.state]}]{r.state.value}[/]"
             if r.state is NodeState.PENDING and r.reason:
-                state += f" [dim]({r.reason})[/]"
+                state += f" [dim]({escape(self._mask(r.reason))})[/]"
             p = r.last_progress
             last, totals = issues[r.name]
             table.add_row(

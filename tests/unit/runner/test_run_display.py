@@ -234,3 +234,22 @@ def test_live_display_on_a_terminal_refreshes_at_most_a_few_times_per_second() -
     assert min(b - a for a, b in zip(renders, renders[1:], strict=False)) >= 0.25
     out = terminal.buffer.getvalue()
     assert "raw" in out and "starting" in out and "clean" in out
+
+
+def test_live_table_masks_secrets_in_what_it_draws_itself() -> None:
+    """The live table is drawn by rich, not printed through the masking console: its free
+    text (a pending node's reason, a console sink's rows) is masked by the display."""
+    from rich.console import Console
+
+    from tauro_compile.console import MaskingConsole
+
+    secret = "s3cr3t-Pa55word-xyz"
+    clock = FakeClock()
+    s = _records(clock)
+    s.transition("raw", NodeState.STARTING)
+    s.transition("raw", NodeState.PENDING, reason=f"restart 1/3 in 5s after: bad [password {secret}]")
+    console = MaskingConsole(CaptureConsole(), (secret,))
+    rich = Console(record=True, width=200)
+    rich.print(LiveProgress(console=console, clock=clock).table(s.snapshot(), clock()))
+    text = rich.export_text()
+    assert secret not in text and "bad [password ***]" in text  # masked, markup escaped
