@@ -17,16 +17,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tauro_compile.errors import did_you_mean
-from tauro_compile.streaming import file_parse, formats, storage
+from tauro_compile.streaming import file_parse, storage
 from tauro_compile.streaming.config import InputConfig, NodeConfig, WatermarkConfig
 from tauro_compile.streaming.context import spark_from_context
 from tauro_compile.streaming.durations import parse_duration
 from tauro_compile.streaming.exceptions import (
-    StreamingFormatNotSupportedError,
     StreamingQueryError,
     StreamingValidationError,
     create_error_context,
 )
+from tauro_compile.streaming.factory import RegistryFactory
 from tauro_compile.streaming.kafka import load_kafka_stream
 from tauro_compile.streaming.spark_options import is_true, spark_options
 
@@ -191,43 +191,12 @@ class SocketStreamReader(BaseStreamingReader):
         return self.stream_reader(inp, node_name).format("socket").load()
 
 
-class StreamingReaderFactory:
+class StreamingReaderFactory(RegistryFactory):
     """Creates readers by format name from the format registry; `register` adds one to it."""
 
-    @classmethod
-    def create(cls, format: Any, context: Any) -> BaseStreamingReader:
-        """A reader for `format` (a name or a StreamingFormat) bound to `context`."""
-        name = str(getattr(format, "value", format))
-        spec = formats.source(name)
-        if spec is None or spec.implementation is None:
-            supported = cls.supported_formats()
-            raise StreamingFormatNotSupportedError(
-                f"no streaming reader for input format '{name}'",
-                context=create_error_context("create_reader", cls.__name__, field="input.format",
-                                             expected=f"one of: {', '.join(supported)}",
-                                             actual=name),
-                hint=did_you_mean(name, supported) or f"supported: {', '.join(supported)}",
-            )
-        return formats.implementation_of(spec)(context)
-
-    @classmethod
-    def register(cls, name: str, reader_cls: type[BaseStreamingReader],
-                 spec: formats.FormatSpec | None = None) -> None:
-        """Add (or replace) a reader; its FormatSpec joins the registry so validation accepts it.
-
-        Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
-        (no required path or options). `unregister` undoes it.
-        """
-        formats.register_implementation(name, "source", reader_cls, spec)
-
-    @classmethod
-    def unregister(cls, name: str) -> None:
-        """Forget a registered reader; a built-in format name gets its built-in reader back."""
-        formats.unregister_format(name, "source")
-
-    @classmethod
-    def supported_formats(cls) -> list[str]:
-        return sorted(n for n, spec in formats.sources().items() if spec.implementation)
+    role = "source"
+    kind = "reader"
+    field = "input.format"
 
 
 def _as_input(value: Any, node_name: str | None) -> tuple[InputConfig, str]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tauro_compile.errors import did_you_mean
-from tauro_compile.streaming import formats, storage
+from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import (
     BatchSink,
     BatchStage,
@@ -39,11 +39,11 @@ from tauro_compile.streaming.context import (
 )
 from tauro_compile.streaming.durations import parse_duration
 from tauro_compile.streaming.exceptions import (
-    StreamingFormatNotSupportedError,
     StreamingQueryError,
     StreamingValidationError,
     create_error_context,
 )
+from tauro_compile.streaming.factory import RegistryFactory
 from tauro_compile.streaming.kafka import check_kafka, is_internal_column
 from tauro_compile.streaming.references import load_reference
 from tauro_compile.streaming.spark_options import is_true, spark_options
@@ -383,43 +383,12 @@ class ForeachBatchStreamingWriter(BaseStreamingWriter):
         return FunctionBatchSink(fn, ref)
 
 
-class StreamingWriterFactory:
+class StreamingWriterFactory(RegistryFactory):
     """Creates writers by format name from the format registry; `register` adds one to it."""
 
-    @classmethod
-    def create(cls, format: Any, context: Any) -> BaseStreamingWriter:
-        """A writer for `format` (a name or a StreamingFormat) bound to `context`."""
-        name = str(getattr(format, "value", format))
-        spec = formats.sink(name)
-        if spec is None or spec.implementation is None:
-            supported = cls.supported_formats()
-            raise StreamingFormatNotSupportedError(
-                f"no streaming writer for output format '{name}'",
-                context=create_error_context("create_writer", cls.__name__, field="output.format",
-                                             expected=f"one of: {', '.join(supported)}",
-                                             actual=name),
-                hint=did_you_mean(name, supported) or f"supported: {', '.join(supported)}",
-            )
-        return formats.implementation_of(spec)(context)
-
-    @classmethod
-    def register(cls, name: str, writer_cls: type[BaseStreamingWriter],
-                 spec: formats.FormatSpec | None = None) -> None:
-        """Add (or replace) a writer; its FormatSpec joins the registry so validation accepts it.
-
-        Without `spec`, a registered format keeps its spec and a new one gets a permissive spec
-        (no required path or options). `unregister` undoes it.
-        """
-        formats.register_implementation(name, "sink", writer_cls, spec)
-
-    @classmethod
-    def unregister(cls, name: str) -> None:
-        """Forget a registered writer; a built-in format name gets its built-in writer back."""
-        formats.unregister_format(name, "sink")
-
-    @classmethod
-    def supported_formats(cls) -> list[str]:
-        return sorted(n for n, spec in formats.sinks().items() if spec.implementation)
+    role = "sink"
+    kind = "writer"
+    field = "output.format"
 
 
 # Widenings Delta applies on write without losing anything (a stream int into a bigint table).
