@@ -111,11 +111,11 @@ def test_rate_source_to_console(spark, tmp_path: Path) -> None:
             time.sleep(0.5)
     finally:
         assert manager.stop_query("rate_console", timeout=30)
-    # (the JVM prints to its own stdout, which pytest cannot hand to this test; the progress
-    # says which sink took how many rows)
+    # A console sink is written per batch from Python (so `tauro run` can print the rows
+    # above its live display); the progress says which sink took how many rows.
     written = [p for p in query.recentProgress if (p["numInputRows"] or 0) > 0]
     assert written
-    assert "ConsoleTable" in written[0]["sink"]["description"]
+    assert "ForeachBatchSink" in written[0]["sink"]["description"]
     assert rows_out(written[0]) == written[0]["numInputRows"]
 
 
