@@ -288,8 +288,7 @@ class SparkQueryEngine:
         # Where console sinks print (the display sets it: above its live table).
         self.printer: Callable[[str], None] | None = None
         base = StreamingContext.of(context)
-        base = StreamingContext.of({**base.__dict__, "spark": spark,
-                                    "project_dir": base.project_dir or str(plan.project_dir)})
+        base = replace(base, spark=spark, project_dir=base.project_dir or str(plan.project_dir))
         # Over Connect, foreachBatch functions run in a Python process of the server: this
         # engine's listener there could not reach the supervisor, and would not pickle.
         self.context = base if self.connect else replace(

@@ -98,9 +98,10 @@ class StreamingValidator:
             raw_nodes = []
 
         nodes: list[NodeConfig] = []
+        checkers = self._code_checkers()  # one per pipeline: a shared module is read once
         for index, raw in enumerate(raw_nodes):
             merged = with_streaming_defaults(raw, defaults)
-            node, node_issues = self._node_issues(merged)
+            node, node_issues = self._node_issues(merged, checkers)
             name = node_name_of(raw) or f"nodes[{index}]"
             issues += [(name, issue) for issue in node_issues]
             if node is not None:
@@ -114,7 +115,12 @@ class StreamingValidator:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _node_issues(self, node_config: Any) -> tuple[NodeConfig | None, list[ConfigIssue]]:
+    def _code_checkers(self) -> tuple[ReferenceChecker, ContractChecker]:
+        return ReferenceChecker(self.project_dir), ContractChecker(self.project_dir)
+
+    def _node_issues(self, node_config: Any,
+                     checkers: tuple[ReferenceChecker, ContractChecker] | None = None,
+                     ) -> tuple[NodeConfig | None, list[ConfigIssue]]:
         if isinstance(node_config, NodeConfig):
             node = node_config
         else:
@@ -126,7 +132,7 @@ class StreamingValidator:
             except ValidationError as exc:
                 return None, _raw_format_issues(node_config) + _pydantic_issues(exc)
         return node, check_node(node) + self._policy_issues(node) + node_code_issues(
-            node, ReferenceChecker(self.project_dir), ContractChecker(self.project_dir))
+            node, *(checkers or self._code_checkers()))
 
     def _policy_issues(self, node: NodeConfig) -> list[ConfigIssue]:
         issues = []
