@@ -215,10 +215,16 @@ def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on this port (0: a free one; "
                    "else the profile's metrics.port).")
+@click.option("--preview", "preview", type=click.IntRange(0, 1000), default=None,
+              metavar="N",
+              help="Read back the first N rows of each final output after the summary "
+                   "(0: never). Default: 5 rows of the outputs this run wrote to, on a "
+                   "terminal only.")
 @log_options
 @handle_errors
-def run(fail_fast: bool, plain: bool, metrics_port: int | None, verbose: bool,
-        log_format: str, log_path: Path | None, console: Any, **kw: Any) -> int:
+def run(fail_fast: bool, plain: bool, metrics_port: int | None, preview: int | None,
+        verbose: bool, log_format: str, log_path: Path | None, console: Any,
+        **kw: Any) -> int:
     """Compile, then run the selected nodes on Spark in dependency order.
 
     Spark's and the JVM's output goes to a log file per run under target/logs/ (its path is
@@ -233,7 +239,7 @@ def run(fail_fast: bool, plain: bool, metrics_port: int | None, verbose: bool,
 
         console = PlainConsole()
     return run_run(_options(**kw), console=console, fail_fast=fail_fast,
-                   metrics_port=metrics_port,
+                   metrics_port=metrics_port, preview_rows=preview,
                    log_options=LogOptions(verbose, log_format, log_path),
                    started_at=process_started_at())
 

@@ -394,13 +394,21 @@ def render_preview(console: Any, name: str, preview: OutputPreview, *, rich_ok: 
 
 
 def preview_cell(value: Any) -> str:
-    """One value of a preview as text: nested values (Row, dict, list) as compact JSON."""
+    """One value of a preview as text: nested values (Row, dict, list) as compact JSON,
+    doubles rounded to 15 significant digits (2813.15, not 2813.1499999999996)."""
     if value is None:
         return "null"
     plain = _plain_value(value)
     if isinstance(plain, dict | list):
         return json.dumps(plain, ensure_ascii=False, default=str, separators=(", ", ": "))
     return str(plain)
+
+
+def rounded(value: float) -> float:
+    """A double without its binary noise: the nearest value with 15 significant digits."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return value
+    return float(f"{value:.15g}")
 
 
 def _plain_value(value: Any) -> Any:
@@ -413,6 +421,8 @@ def _plain_value(value: Any) -> Any:
         return [_plain_value(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, float):
+        return rounded(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, bytes | bytearray):

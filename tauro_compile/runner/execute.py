@@ -32,10 +32,10 @@ from tauro_compile.runner.display import (
     render_summary,
 )
 from tauro_compile.runner.events import EventLog
+from tauro_compile.runner.preview import preview_targets
 from tauro_compile.runner.results import RunResultsWriter
 from tauro_compile.streaming.engine import OutputPreview, QueryEngine
 from tauro_compile.streaming.plan import RunPlan
-from tauro_compile.streaming.state import NodeState
 from tauro_compile.streaming.supervisor import RunOutcome, RunSupervisor
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from tauro_compile.runner.lock import RunLock
     from tauro_compile.runner.metrics import RunMetrics
 
-PREVIEW_ROWS = 5
 FORCED_EXIT_CODE = 130
 
 
@@ -70,11 +69,14 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                  engine: QueryEngine | None = None, poll_interval: float = 0.2,
                  results_interval: float = 2.0, lock: RunLock | None = None,
                  metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
-                 driver_log: Path | None = None, started_at: float | None = None) -> RunReport:
+                 driver_log: Path | None = None, started_at: float | None = None,
+                 preview_rows: int | None = None) -> RunReport:
     """Supervise `plan` on `spark` until every node is terminal; print progress and a summary.
 
     `started_at` is when the whole command started (the summary's time is the wall time
     since then, Spark's start included); the time the queries ran is shown beside it.
+    `preview_rows`: rows of each final output read back after the summary (0: none; None:
+    the default of `runner.preview`, i.e. only on a terminal and only outputs written to).
     """
     from tauro_compile.streaming.spark_engine import SparkQueryEngine
 
@@ -135,12 +137,13 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
     render_summary(console, outcome.status, outcome.records, {}, elapsed,
                    queries_s=now - started if started_at is not None else None)
     previews = {}
-    ran = {r.name for r in outcome.records if r.state in (NodeState.SUCCEEDED, NodeState.STOPPED)}
     # Nothing can be read back from a dead driver; a stop on request (signal, `tauro stop`)
     # must end quickly (service managers time it): the preview is a Spark job.
     if supervisor.driver_exit is None and not supervisor.stop_requested:
-        for name in (n for n in leaf_nodes(plan) if n in ran):
-            preview = spark_engine.preview_output(plan.node(name), PREVIEW_ROWS)
+        names, limit = preview_targets(outcome.records, leaf_nodes(plan), preview_rows,
+                                       interactive=bool(getattr(console, "is_terminal", False)))
+        for name in names:
+            preview = spark_engine.preview_output(plan.node(name), limit)
             if preview is not None:
                 previews[name] = preview
                 render_preview(console, name, preview, rich_ok=is_rich(console))

@@ -43,8 +43,12 @@ log = logging.getLogger("tauro.run")
 
 def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
             metrics_port: int | None = None, log_options: LogOptions | None = None,
-            started_at: float | None = None) -> int:
-    """Compile the project and run the selected nodes; the process exit code."""
+            started_at: float | None = None, preview_rows: int | None = None) -> int:
+    """Compile the project and run the selected nodes; the process exit code.
+
+    `preview_rows`: rows of each final output shown after the summary (`--preview`; None:
+    the default, see `tauro_compile.runner.preview`).
+    """
     from tauro_compile.compiler.compile import compile_project
     from tauro_compile.run_logs import new_run_log, python_logging_to
 
@@ -65,7 +69,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         log.info("tauro run: %s", plan_summary(plan))
         try:
             return _locked_run(options, console, compiled, plan, fail_fast, metrics_port,
-                               log_path, started_at)
+                               log_path, started_at, preview_rows)
         except TauroError as exc:
             log.error("run failed: %s", exc.render())
             exc.log_path = shown_path  # type: ignore[attr-defined]
@@ -74,7 +78,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
 
 def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledProject,
                 plan: RunPlan, fail_fast: bool, metrics_port: int | None, log_path: Path,
-                started_at: float) -> int:
+                started_at: float, preview_rows: int | None = None) -> int:
     from tauro_compile.runner.python_paths import project_imports
     from tauro_compile.tasks.locate import all_checkpoints
 
@@ -82,14 +86,14 @@ def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledPro
     try:
         with project_imports(plan):
             return _run_plan(options, console, compiled, plan, fail_fast, lock, metrics_port,
-                             log_path, started_at)
+                             log_path, started_at, preview_rows)
     finally:
         lock.release()
 
 
 def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
               plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None,
-              log_path: Path, started_at: float) -> int:
+              log_path: Path, started_at: float, preview_rows: int | None = None) -> int:
     """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
     from tauro_compile.console import MaskingConsole
     from tauro_compile.runner.display import failure_message
@@ -108,7 +112,8 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
                           invocation=invocation, known_secrets=compiled.secret_values,
                           lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
-                          driver_log=log_path, started_at=started_at)
+                          driver_log=log_path, started_at=started_at,
+                          preview_rows=preview_rows)
     if report.outcome.status == "failed":
         project_dir = None if Path(options.project_dir) == Path(".") else str(options.project_dir)
         for record in report.outcome.records:

@@ -92,7 +92,7 @@ def test_chain_ends_by_itself_with_exact_counts_then_resumes_with_new_files_only
     project = make_project(PROJECT)
     add_orders(project, "a.json", [("1", "ann", "10"), ("2", "bob", "-1"), ("3", "ann", "5")])
 
-    first = tauro("run", "--project-dir", project)
+    first = tauro("run", "--project-dir", project, "--preview", "3")
     assert first.exit_code == 0, first.output + first.stderr
     assert table(spark, project, "customer_totals") == [("ann", 15.0, 2)]
     doc = results(project)
@@ -112,13 +112,15 @@ def test_chain_ends_by_itself_with_exact_counts_then_resumes_with_new_files_only
         "raw_orders: starting", "raw_orders: running", "raw_orders: batch 0",
         "raw_orders: succeeded"]
     assert len(progress) == 12
-    # the summary, and a few rows of the final table read back
+    # the summary, and the rows asked for (--preview) of the final table read back
     assert "Run succeeded" in first.output
-    assert "customer_totals -> " in first.output and "ann" in first.output
+    assert "customer_totals -> " in first.output and "(first 1 rows)" in first.output
+    assert "ann" in first.output
 
     add_orders(project, "b.json", [("4", "bob", "7"), ("5", "cid", "1")])
     second = tauro("run", "--project-dir", project)
     assert second.exit_code == 0, second.output + second.stderr
+    assert "customer_totals -> " not in second.output  # no preview by default off a terminal
     # only the two new rows went through, once; the totals cover all rows
     assert table(spark, project, "raw_orders") == sorted([
         ("1", "ann", 10.0), ("2", "bob", -1.0), ("3", "ann", 5.0), ("4", "bob", 7.0),

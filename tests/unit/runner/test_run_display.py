@@ -164,6 +164,10 @@ def test_preview_cells_render_nested_values_as_json_text() -> None:
     assert preview_cell({"k": Decimal("1.50")}) == '{"k": "1.50"}'
     assert preview_cell([1, None]) == "[1, null]"
     assert preview_cell(None) == "null" and preview_cell(3.5) == "3.5"
+    # doubles without their binary noise, everywhere a value can sit
+    assert preview_cell(2813.1499999999996) == "2813.15" and preview_cell(0.1 + 0.2) == "0.3"
+    assert preview_cell(Row(total=2260.5099999999998)) == '{"total": 2260.51}'
+    assert preview_cell(1234567890123.0) == "1234567890123.0" and preview_cell(1e-9) == "1e-09"
 
 
 def test_summary_lists_nodes_and_previews_final_output() -> None:

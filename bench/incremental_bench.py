@@ -1,0 +1,273 @@
+"""Incremental bounded runs: cold, no new data, +2 files, each a whole `tauro run` process.
+
+The pipeline (issue 14): ~200k JSON events in 20 files -> bronze (declared schema) ->
+silver (purchases with price > 0, one derived column) -> gold (count and sum per user,
+complete mode), every node `available_now` into local Delta tables, `local[2]`, shuffle
+partitions 2, no UI. A round is: clean state (no tables, checkpoints or target/), a cold
+run, a re-run with no new data, then a run after 2 new files (20k rows). Rounds are
+repeated (`--rounds`, default 3).
+
+Figures per run come from the run itself: the JSON console (`--log-format json`: when Spark
+was ready and how long it took), `target/events.jsonl` (each node's starting and succeeded
+times) and `run_results.json` (rows per node); the bench only adds the process start, the
+moment the summary line arrived and the process exit. After each round the Delta logs are
+read (plain JSON, no JVM) and the live row counts checked against the generated data:
+bronze holds every event exactly once, silver every valid purchase once, gold one row per
+buying user. Each figure is printed with the load average at that moment.
+
+    .venv/bin/python bench/incremental_bench.py [--rounds 3] [--work DIR] [--preview N]
+        [--out bench/results/incremental.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES, ROWS_PER_FILE, NEW_FILES = 20, 10_000, 2
+USERS = 2_000
+SCHEMA = ("event_id BIGINT, user_id STRING, event_type STRING, price DOUBLE, "
+          "quantity INT, ts TIMESTAMP")
+NODES = {
+    "bronze": """
+        input: {source: events}
+        output: {format: delta, path: "{{ target.paths.warehouse }}/bronze"}
+    """,
+    "silver": """
+        input: {ref: bronze}
+        transforms:
+          - sql: >-
+              SELECT event_id, user_id, price, quantity, ts, price * quantity AS revenue
+              FROM {{ input }} WHERE event_type = 'purchase' AND price > 0
+        output: {format: delta, path: "{{ target.paths.warehouse }}/silver"}
+    """,
+    "gold": """
+        input: {ref: silver}
+        transforms:
+          - sql: >-
+              SELECT user_id, count(*) AS purchases, sum(revenue) AS revenue
+              FROM {{ input }} GROUP BY user_id
+        output: {format: delta, path: "{{ target.paths.warehouse }}/gold"}
+        streaming: {output_mode: complete}
+    """,
+}
+PHASES = ("jvm", "first_node", "bronze", "silver", "gold", "summary", "exit")
+
+
+def event_lines(file_no: int) -> tuple[str, set[int], set[str]]:
+    """One landing file's JSON lines (seeded by its number), its valid purchases' ids and
+    their users."""
+    rng = random.Random(file_no)
+    lines, valid, users = [], set(), set()
+    for i in range(ROWS_PER_FILE):
+        event_id = file_no * ROWS_PER_FILE + i
+        kind = rng.choice(("view", "view", "click", "purchase"))
+        price = round(rng.uniform(-5, 100), 2) if kind == "purchase" else 0.0
+        user = f"u{rng.randrange(USERS):05d}"
+        ts = f"2026-11-{1 + file_no % 28:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00"
+        lines.append(json.dumps({"event_id": event_id, "user_id": user, "event_type": kind,
+                                 "price": price, "quantity": rng.randrange(1, 4), "ts": ts}))
+        if kind == "purchase" and price > 0:
+            valid.add(event_id)
+            users.add(user)
+    return "\n".join(lines) + "\n", valid, users
+
+
+def write_landing(landing: Path, file_nos: range) -> None:
+    landing.mkdir(parents=True, exist_ok=True)
+    for f in file_nos:
+        text, _, _ = event_lines(f)
+        tmp = landing.parent / f".part-{f:03d}.json"
+        tmp.write_text(text)
+        tmp.rename(landing / f"part-{f:03d}.json")  # appear whole, as a real landing would
+
+
+def expected(files: int) -> dict[str, int]:
+    valid: set[int] = set()
+    users: set[str] = set()
+    for f in range(files):
+        _, v, u = event_lines(f)
+        valid |= v
+        users |= u
+    return {"bronze": files * ROWS_PER_FILE, "silver": len(valid), "gold": len(users)}
+
+
+def write_project(directory: Path, landing: Path) -> None:
+    files = {
+        "tauro_project.yml": f"""
+            name: incremental
+            version: "1.0"
+            profile: bench
+            sources:
+              events:
+                format: file_stream
+                path: "{landing}"
+                file_format: json
+                schema: "{SCHEMA}"
+        """,
+        "profiles.yml": """
+            profiles:
+              bench:
+                spark:
+                  master: "local[2]"
+                  conf: {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
+                paths: {warehouse: data/warehouse, checkpoints: data/chk}
+                nodes:
+                  "*": {streaming: {trigger: {type: available_now}}}
+        """,
+        **{f"nodes/{name}.yml": text for name, text in NODES.items()},
+    }
+    for rel, text in files.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def run_once(project: Path, preview: int | None) -> dict[str, Any]:
+    """One `tauro run` process: its phases (seconds from process start) and rows per node."""
+    events_path = project / "target" / "events.jsonl"
+    events_path.unlink(missing_ok=True)
+    args = [sys.executable, "-m", "tauro_compile", "run", "--project-dir", str(project),
+            "--log-format", "json"]
+    if preview is not None:
+        args += ["--preview", str(preview)]
+    env = {k: v for k, v in os.environ.items() if k != "TAURO_PROFILE"}
+    load = os.getloadavg()[0]
+    begin = time.time()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    out: dict[str, Any] = {"load": load}
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if doc.get("event") == "spark_ready":
+            out["jvm"] = time.time() - begin
+            out["jvm_reported"] = doc.get("seconds")
+        if str(doc.get("msg", "")).startswith("Run succeeded") and "summary" not in out:
+            out["summary"] = time.time() - begin
+    err = proc.stderr.read() if proc.stderr else ""
+    proc.wait()
+    out["exit"] = time.time() - begin
+    if proc.returncode != 0 or "summary" not in out:
+        raise SystemExit(f"tauro run failed ({proc.returncode}):\n{''.join(lines)}\n{err}")
+    started: dict[str, float] = {}
+    for line in events_path.read_text().splitlines():
+        doc = json.loads(line)
+        if doc.get("event") != "node_state":
+            continue
+        if doc["to"] == "starting":
+            started[doc["node"]] = _ts(doc["ts"])
+        elif doc["to"] == "succeeded":
+            out[doc["node"]] = _ts(doc["ts"]) - started[doc["node"]]
+    out["first_node"] = min(started.values()) - begin
+    results = json.loads((project / "target" / "run_results.json").read_text())
+    out["rows_in"] = {n: r["rows_in"] for n, r in results["nodes"].items()}
+    out["batches"] = {n: r["batches"] for n, r in results["nodes"].items()}
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
+def delta_rows(table: Path) -> int:
+    """Live rows of a Delta table from its JSON log (adds minus removes; no checkpoint
+    parquet is written below 10 commits, which a round never reaches)."""
+    live: dict[str, int] = {}
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                live[action["add"]["path"]] = json.loads(action["add"]["stats"])["numRecords"]
+            elif "remove" in action:
+                live.pop(action["remove"]["path"], None)
+    return sum(live.values())
+
+
+def check_tables(project: Path, files: int) -> dict[str, int]:
+    want = expected(files)
+    found = {name: delta_rows(project / "data" / "warehouse" / name) for name in want}
+    if found != want:
+        raise SystemExit(f"row counts differ after {files} files: found {found}, expected {want}")
+    return found
+
+
+def fmt(run: dict[str, Any]) -> str:
+    cells = [f"{run.get(p, float('nan')):5.1f}" for p in PHASES]
+    return " | ".join(cells) + f" | {run['load']:.1f}-{run['load_end']:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/tauro-incremental-bench"))
+    parser.add_argument("--preview", type=int, default=None,
+                        help="pass --preview N to tauro run (default: its own default)")
+    parser.add_argument("--out", type=Path, default=None, help="append a markdown report")
+    args = parser.parse_args()
+
+    landing, project = args.work / "landing", args.work / "project"
+    runs: dict[str, list[dict[str, Any]]] = {"cold": [], "no new data": [], "+2 files": []}
+    load_start = os.getloadavg()
+    print("kind        | " + " | ".join(f"{p:>5}" for p in PHASES) + " | load", flush=True)
+    for round_no in range(args.rounds):
+        shutil.rmtree(args.work, ignore_errors=True)
+        write_landing(landing, range(FILES))
+        write_project(project, landing)
+        for kind in runs:
+            if kind == "+2 files":
+                write_landing(landing, range(FILES, FILES + NEW_FILES))
+            run = run_once(project, args.preview)
+            runs[kind].append(run)
+            print(f"{kind:<11} | {fmt(run)}   rows_in {run['rows_in']}", flush=True)
+        counts = check_tables(project, FILES + NEW_FILES)
+        print(f"round {round_no + 1}: tables hold {counts} (exactly once)", flush=True)
+    load_end = os.getloadavg()
+
+    lines = ["", f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}`", "",
+             f"Date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+             f"load average at start {load_start[0]:.1f}/{load_start[1]:.1f}/"
+             f"{load_start[2]:.1f}, at end {load_end[0]:.1f}/{load_end[1]:.1f}/"
+             f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs shared with other "
+             "engineers.", "",
+             "Seconds from process start (jvm: Spark ready; first_node: first node starting); "
+             "bronze/silver/gold: each node from starting to succeeded; summary: the summary "
+             "line printed; exit: process ended. Median of the rounds, then every run.", "",
+             "| run | " + " | ".join(PHASES) + " | load (1 min) |",
+             "|---|" + "---:|" * len(PHASES) + "---|"]
+    for kind, kind_runs in runs.items():
+        med = {p: statistics.median(r[p] for r in kind_runs) for p in PHASES}
+        loads = ", ".join(f"{r['load']:.1f}" for r in kind_runs)
+        lines.append(f"| **{kind}** (median) | " + " | ".join(f"{med[p]:.1f}" for p in PHASES)
+                     + f" | {loads} |")
+    for kind, kind_runs in runs.items():
+        for i, r in enumerate(kind_runs):
+            lines.append(f"| {kind} #{i + 1} | " + " | ".join(f"{r[p]:.1f}" for p in PHASES)
+                         + f" | {r['load']:.1f}-{r['load_end']:.1f} |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as fh:
+            fh.write(report)
+
+
+if __name__ == "__main__":
+    main()
