@@ -70,6 +70,10 @@ class QueryEngine(Protocol):
     def preview_output(self, node: PlannedNode, limit: int) -> OutputPreview | None:
         """A few rows of the node's output, or None when it cannot be read back."""
 
+    def input_up_to_date(self, node: PlannedNode) -> str | None:
+        """Why a bounded node's query would find no new input now (the reason shown), or
+        None when it may have some (or the engine cannot tell): then it is started."""
+
     def driver_exit(self) -> str | None:
         """Why the engine's driver is gone (e.g. the Spark driver JVM exited), else None."""
 

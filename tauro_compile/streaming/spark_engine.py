@@ -351,6 +351,28 @@ class SparkQueryEngine:
         if self.on_batch_result is not None:
             self.on_batch_result(node_name, {"batch_id": batch_id, **info})
 
+    def input_up_to_date(self, node: PlannedNode) -> str | None:
+        """Why the node's bounded query would find nothing to read now, else None.
+
+        Only a Delta input by path whose checkpoint has read every commit of the table
+        (`storage.delta_stream_caught_up`); any doubt, or any error asking, is None (start
+        the query and let Spark decide).
+        """
+        from tauro_compile.streaming import storage
+
+        inp = node.config.input
+        checkpoint = node.config.streaming.checkpoint_location
+        if self.connect or inp.format != "delta" or not inp.path or inp.table_name \
+                or not checkpoint:
+            return None
+        try:
+            version = storage.delta_stream_caught_up(self.spark, checkpoint, inp.path)
+        except Exception:
+            return None
+        if version is None:
+            return None
+        return f"up to date: its checkpoint has read {inp.path} to its latest version {version}"
+
     # -- outputs -------------------------------------------------------------------------
     def output_exists(self, node: PlannedNode) -> bool:
         from tauro_compile.streaming import storage
@@ -359,7 +381,11 @@ class SparkQueryEngine:
         if node.name in self._ready:
             return True
         if out.format == "delta":
-            exists = storage.is_delta_table(self.spark, path=out.path, table_name=out.table_name)
+            # A commit file in the log is proof enough (a listing, no snapshot read);
+            # without one, Delta itself is asked.
+            exists = (bool(out.path) and not out.table_name and not self.connect
+                      and _has_commit(self.spark, out.path)) or storage.is_delta_table(
+                self.spark, path=out.path, table_name=out.table_name)
         elif out.format in FILE_SINKS and out.path:
             exists = storage.path_exists(self.spark, out.path)
         else:
@@ -500,6 +526,15 @@ class SparkQueryEngine:
         for query in self.manager.active_queries().values():
             with contextlib.suppress(Exception):
                 query.stop()
+
+
+def _has_commit(spark: SparkSession, path: str) -> bool:
+    from tauro_compile.streaming import storage
+
+    try:
+        return storage.delta_log_version(spark, path) is not None
+    except Exception:  # unreadable: let Delta answer
+        return False
 
 
 def _location(path: str | None, table_name: str | None) -> str:

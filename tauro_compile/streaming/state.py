@@ -51,8 +51,9 @@ TERMINAL_STATES = frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.SK
                              NodeState.STOPPED})
 
 ALLOWED_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
+    # PENDING -> SUCCEEDED: a bounded node with no new input is not started (up to date).
     NodeState.PENDING: frozenset({NodeState.STARTING, NodeState.SKIPPED, NodeState.STOPPED,
-                                  NodeState.FAILED}),
+                                  NodeState.FAILED, NodeState.SUCCEEDED}),
     NodeState.STARTING: frozenset({NodeState.RUNNING, NodeState.FAILED, NodeState.PENDING,
                                    NodeState.STOPPED}),
     NodeState.RUNNING: frozenset({NodeState.SUCCEEDED, NodeState.FAILED, NodeState.PENDING,

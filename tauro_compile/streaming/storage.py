@@ -217,3 +217,55 @@ def _corrupt(location: str, node_name: str, file: str, reason: str) -> Streaming
                                      checkpoint_location=location, path=file),
         hint=RESET_CHECKPOINT_HINT,
     )
+
+
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
+def delta_log_version(spark: SparkSession, path: str) -> int | None:
+    """The latest commit version of the Delta table at `path`, from its `_delta_log` listing
+    (no snapshot is read), or None when it has no commit file."""
+    versions = [int(m.group(1)) for name in list_names(spark, f"{path.rstrip('/')}/_delta_log")
+                if (m := _COMMIT_FILE.match(name))]
+    return max(versions) if versions else None
+
+
+def delta_stream_caught_up(spark: SparkSession, checkpoint: str, table_path: str) -> int | None:
+    """The version of `table_path` up to which the stream checkpointed at `checkpoint` has
+    read everything, when it has read every commit the table has; None otherwise.
+
+    It reads what Spark and Delta wrote: the checkpoint's latest `offsets/N` must be
+    committed (`commits/N`), carry no event-time watermark (a watermark may call for a batch
+    without new data) and hold one Delta source offset of the form Delta writes once a
+    version is read whole: `reservoirVersion` = the next version, `index` -1, not a starting
+    snapshot. Caught up means that next version is one past the table's latest commit.
+    Anything else (no checkpoint, a batch in flight, another offset shape, several sources)
+    is None: the query is then started and Spark decides.
+    """
+    if _connect(spark):
+        return None
+    root = checkpoint.rstrip("/")
+    batches = [int(n) for n in list_names(spark, f"{root}/offsets") if n.isdigit()]
+    if not batches:
+        return None
+    last = max(batches)
+    if not path_exists(spark, f"{root}/commits/{last}"):
+        return None
+    lines = [ln for ln in (read_text(spark, f"{root}/offsets/{last}") or "").splitlines()
+             if ln.strip()]
+    if len(lines) != 3 or lines[0].strip() != "v1":
+        return None
+    try:
+        metadata, offset = json.loads(lines[1]), json.loads(lines[2])
+    except ValueError:
+        return None
+    if not isinstance(metadata, dict) or metadata.get("batchWatermarkMs", 0) != 0:
+        return None
+    if not isinstance(offset, dict) or offset.get("index") != -1 or \
+            offset.get("isStartingVersion") is not False or \
+            not isinstance(offset.get("reservoirVersion"), int):
+        return None
+    latest = delta_log_version(spark, table_path)
+    if latest is None or offset["reservoirVersion"] != latest + 1:
+        return None
+    return latest

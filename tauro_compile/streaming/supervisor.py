@@ -4,6 +4,10 @@ Start rules (DESIGN.md section 4):
 
 - a bounded node (available_now/once) starts when every upstream has succeeded; an
   upstream that is continuous only has to be running with its output existing;
+- a bounded node is not started at all, and succeeds at once with an `up to date` reason,
+  when every upstream of the plan succeeded in this run without a batch and the engine
+  says its checkpoint has already read everything its input holds (`input_up_to_date`):
+  a no-op scheduled run then costs only its sources' checks;
 - a continuous node (processing_time/continuous) starts when every upstream is running
   or has succeeded and its output exists (the engine may create an empty Delta table);
 - an upstream that is not in the plan (left out by `--select`) is taken as available.
@@ -396,7 +400,28 @@ class RunSupervisor:
             if not_before is not None and now < not_before:
                 continue
             if self._upstreams_ready(node):
-                self._start(node)
+                reason = self._up_to_date(node)
+                if reason is not None:
+                    self.state.transition(node.name, NodeState.SUCCEEDED, reason=reason)
+                else:
+                    self._start(node)
+
+    def _up_to_date(self, node: PlannedNode) -> str | None:
+        """Why a bounded node need not start (no new input), else None.
+
+        Only on its first attempt, when every upstream of the plan succeeded in this run
+        without a batch (so nothing of this run can be new to it), and the engine confirms
+        its checkpoint has read all its input holds.
+        """
+        if not node.bounded or not node.depends_on or self.state.get(node.name).attempts:
+            return None
+        for up in node.depends_on:
+            if up in self._nodes:
+                record = self.state.get(up)
+                if record.state is not NodeState.SUCCEEDED or record.batches:
+                    return None
+        check = getattr(self.engine, "input_up_to_date", None)
+        return check(node) if callable(check) else None
 
     def _upstreams_ready(self, node: PlannedNode) -> bool:
         for up in node.depends_on:

@@ -134,7 +134,13 @@ def test_chain_ends_by_itself_with_exact_counts_then_resumes_with_new_files_only
 
     third = tauro("run", "--project-dir", project)  # nothing new: no batch anywhere
     assert third.exit_code == 0
-    assert {v["batches"] for v in results(project)["nodes"].values()} == {0}
+    nodes = results(project)["nodes"]
+    assert {v["batches"] for v in nodes.values()} == {0}
+    # the source is asked for new files; the Delta readers downstream are not even started
+    assert nodes["raw_orders"]["started_at"] is not None
+    for name in ("clean_orders", "customer_totals"):
+        assert nodes[name]["status"] == "succeeded" and nodes[name]["started_at"] is None
+        assert nodes[name]["reason"].startswith("up to date: its checkpoint has read ")
     assert len(table(spark, project, "raw_orders")) == 5
 
 

@@ -105,3 +105,42 @@ def test_preview_reads_back_a_few_rows(spark, tmp_path) -> None:
     assert {r[0] for r in preview.rows} <= set(range(12))
     missing = _node("m", tmp_path, trigger={"type": "available_now"}, input_={"format": "rate"})
     assert engine.preview_output(missing, 5) is None
+
+
+def test_a_delta_reader_is_up_to_date_exactly_when_its_checkpoint_read_every_commit(
+        spark, tmp_path) -> None:
+    """What Delta writes in a stream's checkpoint, read by `input_up_to_date`: after a
+    run that read everything, and only then, the node's input has nothing new."""
+    source = tmp_path / "out" / "src"
+    spark.range(3).write.format("delta").save(str(source))
+    down = _node("down", tmp_path, trigger={"type": "available_now"}, depends_on=("src",),
+                 input_={"format": "delta", "path": str(source)})
+    engine = SparkQueryEngine(spark, _plan(tmp_path, down), execution_id="x")
+    assert engine.input_up_to_date(down) is None             # never ran: no checkpoint
+
+    def run_down() -> None:
+        handle = engine.start(down)
+        assert handle.await_termination(120) and handle.exception() is None
+
+    run_down()
+    assert engine.input_up_to_date(down) == (
+        f"up to date: its checkpoint has read {source} to its latest version 0")
+    spark.range(3, 5).write.format("delta").mode("append").save(str(source))
+    assert engine.input_up_to_date(down) is None             # a new commit: start it
+    run_down()                                               # Spark agrees: one batch of 2
+    assert spark.read.format("delta").load(str(tmp_path / "out" / "down")).count() == 5
+    assert "latest version 1" in engine.input_up_to_date(down)
+    # a batch planned but not committed (a run that died) is never taken as read
+    commits = tmp_path / "chk" / "down" / "commits"
+    last = max(commits.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+    saved = last.read_bytes()
+    last.unlink()
+    assert engine.input_up_to_date(down) is None
+    last.write_bytes(saved)
+    # a watermark in the last batch may call for a batch without new data: start it
+    offsets = tmp_path / "chk" / "down" / "offsets" / last.name
+    text = offsets.read_text()
+    offsets.write_text(text.replace('"batchWatermarkMs":0', '"batchWatermarkMs":5'))
+    assert engine.input_up_to_date(down) is None
+    offsets.write_text(text)
+    assert engine.input_up_to_date(down) is not None

@@ -89,6 +89,9 @@ class FakeEngine:
         self.handles: dict[str, FakeHandle] = {}
         self.on_batch_result = None
         self.stopped_all = False
+        # Nodes whose input the engine reports as already read whole, with the reason.
+        self.up_to_date: dict[str, str] = {}
+        self.up_to_date_asked: list[str] = []
 
     def start(self, node: PlannedNode) -> FakeHandle:
         attempt = self.attempts.get(node.name, 0) + 1
@@ -113,6 +116,10 @@ class FakeEngine:
 
     def preview_output(self, node: PlannedNode, limit: int) -> OutputPreview | None:
         return None
+
+    def input_up_to_date(self, node: PlannedNode) -> str | None:
+        self.up_to_date_asked.append(node.name)
+        return self.up_to_date.get(node.name)
 
     def stop_all(self) -> None:
         self.stopped_all = True
