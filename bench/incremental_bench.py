@@ -16,7 +16,12 @@ bronze holds every event exactly once, silver every valid purchase once, gold on
 buying user. Each figure is printed with the load average at that moment.
 
     .venv/bin/python bench/incremental_bench.py [--rounds 3] [--work DIR] [--preview N]
-        [--out bench/results/incremental.md]
+        [--baseline DIR] [--java-options OPTS] [--out bench/results/incremental.md]
+
+`--baseline DIR` runs another tauro_compile (e.g. a copy of main's) interleaved with this
+checkout, each on its own copy of the project over the same landing files; `--java-options`
+adds this checkout with other driver JVM options. CPU seconds are less sensitive than wall
+time to the other work of a shared machine.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -104,7 +110,10 @@ def expected(files: int) -> dict[str, int]:
     return {"bronze": files * ROWS_PER_FILE, "silver": len(valid), "gold": len(users)}
 
 
-def write_project(directory: Path, landing: Path) -> None:
+def write_project(directory: Path, landing: Path, java_options: str | None = None) -> None:
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
+    if java_options:
+        conf["spark.driver.extraJavaOptions"] = java_options
     files = {
         "tauro_project.yml": f"""
             name: incremental
@@ -117,15 +126,15 @@ def write_project(directory: Path, landing: Path) -> None:
                 file_format: json
                 schema: "{SCHEMA}"
         """,
-        "profiles.yml": """
+        "profiles.yml": f"""
             profiles:
               bench:
                 spark:
                   master: "local[2]"
-                  conf: {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
-                paths: {warehouse: data/warehouse, checkpoints: data/chk}
+                  conf: {json.dumps(conf)}
+                paths: {{warehouse: data/warehouse, checkpoints: data/chk}}
                 nodes:
-                  "*": {streaming: {trigger: {type: available_now}}}
+                  "*": {{streaming: {{trigger: {{type: available_now}}}}}}
         """,
         **{f"nodes/{name}.yml": text for name, text in NODES.items()},
     }
@@ -139,8 +148,20 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def run_once(project: Path, preview: int | None) -> dict[str, Any]:
-    """One `tauro run` process: its phases (seconds from process start) and rows per node."""
+def jvm_cpu(project: Path) -> float | None:
+    """CPU seconds (user + system) the run's driver JVM has used so far (Linux /proc)."""
+    try:
+        doc = json.loads((project / "target" / "run_results.json").read_text())
+        pid = doc["metadata"]["driver"]["pid"]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(project: Path, preview: int | None, variant: Variant | None = None) -> dict[str, Any]:
+    """One `tauro run` process: its phases (seconds from process start), rows per node and
+    CPU seconds (the driver JVM's when the summary is printed, and the Python process's)."""
     events_path = project / "target" / "events.jsonl"
     events_path.unlink(missing_ok=True)
     args = [sys.executable, "-m", "tauro_compile", "run", "--project-dir", str(project),
@@ -148,6 +169,8 @@ def run_once(project: Path, preview: int | None) -> dict[str, Any]:
     if preview is not None:
         args += ["--preview", str(preview)]
     env = {k: v for k, v in os.environ.items() if k != "TAURO_PROFILE"}
+    if variant is not None and variant.pythonpath:
+        env["PYTHONPATH"] = variant.pythonpath
     load = os.getloadavg()[0]
     begin = time.time()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -166,20 +189,31 @@ def run_once(project: Path, preview: int | None) -> dict[str, Any]:
             out["jvm_reported"] = doc.get("seconds")
         if str(doc.get("msg", "")).startswith("Run succeeded") and "summary" not in out:
             out["summary"] = time.time() - begin
+            out["jvm_cpu"] = jvm_cpu(project)
     err = proc.stderr.read() if proc.stderr else ""
-    proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     out["exit"] = time.time() - begin
+    out["py_cpu"] = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0 or "summary" not in out:
         raise SystemExit(f"tauro run failed ({proc.returncode}):\n{''.join(lines)}\n{err}")
     started: dict[str, float] = {}
+    previous: float | None = None
+    out["up_to_date"] = []
     for line in events_path.read_text().splitlines():
         doc = json.loads(line)
         if doc.get("event") != "node_state":
             continue
+        at = _ts(doc["ts"])
         if doc["to"] == "starting":
-            started[doc["node"]] = _ts(doc["ts"])
+            started[doc["node"]] = at
         elif doc["to"] == "succeeded":
-            out[doc["node"]] = _ts(doc["ts"]) - started[doc["node"]]
+            if doc["node"] in started:
+                out[doc["node"]] = at - started[doc["node"]]
+            else:  # not started (up to date): the cost of finding that out
+                out[doc["node"]] = at - (previous or at)
+                out["up_to_date"].append(doc["node"])
+        previous = at
     out["first_node"] = min(started.values()) - begin
     results = json.loads((project / "target" / "run_results.json").read_text())
     out["rows_in"] = {n: r["rows_in"] for n, r in results["nodes"].items()}
@@ -210,9 +244,20 @@ def check_tables(project: Path, files: int) -> dict[str, int]:
     return found
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of running `tauro run`: this checkout, another one, other JVM options."""
+
+    name: str
+    pythonpath: str | None = None      # a directory holding another tauro_compile
+    java_options: str | None = None    # spark.driver.extraJavaOptions in the profile
+
+
 def fmt(run: dict[str, Any]) -> str:
     cells = [f"{run.get(p, float('nan')):5.1f}" for p in PHASES]
-    return " | ".join(cells) + f" | {run['load']:.1f}-{run['load_end']:.1f}"
+    cpu = run.get("jvm_cpu")
+    return (" | ".join(cells) + f" | {cpu if cpu is not None else float('nan'):7.1f}"
+            + f" | {run['load']:.1f}-{run['load_end']:.1f}")
 
 
 def main() -> None:
@@ -221,25 +266,44 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/tauro-incremental-bench"))
     parser.add_argument("--preview", type=int, default=None,
                         help="pass --preview N to tauro run (default: its own default)")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="also run, interleaved, the tauro_compile found in DIR "
+                             "(PYTHONPATH), e.g. a copy of main before a change")
+    parser.add_argument("--java-options", default=None,
+                        help="also run this checkout with these driver JVM options")
     parser.add_argument("--out", type=Path, default=None, help="append a markdown report")
     args = parser.parse_args()
 
-    landing, project = args.work / "landing", args.work / "project"
-    runs: dict[str, list[dict[str, Any]]] = {"cold": [], "no new data": [], "+2 files": []}
+    variants = [Variant("tauro")]
+    if args.baseline:
+        variants.append(Variant("baseline", pythonpath=args.baseline))
+    if args.java_options:
+        variants.append(Variant("tauro+jvm", java_options=args.java_options))
+    kinds = ("cold", "no new data", "+2 files")
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {
+        (v.name, k): [] for v in variants for k in kinds}
+    landing = args.work / "landing"
     load_start = os.getloadavg()
-    print("kind        | " + " | ".join(f"{p:>5}" for p in PHASES) + " | load", flush=True)
+    print("variant    kind        | " + " | ".join(f"{p:>5}" for p in PHASES)
+          + " | jvm cpu | load", flush=True)
     for round_no in range(args.rounds):
         shutil.rmtree(args.work, ignore_errors=True)
         write_landing(landing, range(FILES))
-        write_project(project, landing)
-        for kind in runs:
+        for v in variants:
+            write_project(args.work / v.name, landing, v.java_options)
+        for kind in kinds:  # interleaved: each variant runs each kind back to back
             if kind == "+2 files":
                 write_landing(landing, range(FILES, FILES + NEW_FILES))
-            run = run_once(project, args.preview)
-            runs[kind].append(run)
-            print(f"{kind:<11} | {fmt(run)}   rows_in {run['rows_in']}", flush=True)
-        counts = check_tables(project, FILES + NEW_FILES)
-        print(f"round {round_no + 1}: tables hold {counts} (exactly once)", flush=True)
+            for v in variants:
+                run = run_once(args.work / v.name, args.preview, v)
+                runs[(v.name, kind)].append(run)
+                skipped = f", not started: {run['up_to_date']}" if run["up_to_date"] else ""
+                print(f"{v.name:<10} {kind:<11} | {fmt(run)}   rows_in {run['rows_in']}"
+                      f"{skipped}", flush=True)
+        for v in variants:
+            counts = check_tables(args.work / v.name, FILES + NEW_FILES)
+            print(f"round {round_no + 1} {v.name}: tables hold {counts} (exactly once)",
+                  flush=True)
     load_end = os.getloadavg()
 
     lines = ["", f"Command: `{' '.join(['.venv/bin/python', *sys.argv])}`", "",
@@ -249,18 +313,27 @@ def main() -> None:
              f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs shared with other "
              "engineers.", "",
              "Seconds from process start (jvm: Spark ready; first_node: first node starting); "
-             "bronze/silver/gold: each node from starting to succeeded; summary: the summary "
-             "line printed; exit: process ended. Median of the rounds, then every run.", "",
-             "| run | " + " | ".join(PHASES) + " | load (1 min) |",
-             "|---|" + "---:|" * len(PHASES) + "---|"]
-    for kind, kind_runs in runs.items():
-        med = {p: statistics.median(r[p] for r in kind_runs) for p in PHASES}
+             "bronze/silver/gold: each node from starting to succeeded (a node not started "
+             "because its input had nothing new: from the previous node's end to its own, "
+             "marked *); summary: the summary line printed; exit: process ended; jvm cpu: "
+             "CPU seconds of the driver JVM at the summary; py cpu: of the tauro process. "
+             "Median of the rounds, then every run.", "",
+             "| variant | run | " + " | ".join(PHASES) + " | jvm cpu | py cpu | load (1 min) |",
+             "|---|---|" + "---:|" * (len(PHASES) + 2) + "---|"]
+
+    def cell(values: list[float | None]) -> str:
+        known = [v for v in values if v is not None]
+        return f"{statistics.median(known):.1f}" if known else "-"
+
+    for (name, kind), kind_runs in runs.items():
+        med = [cell([r.get(p) for r in kind_runs]) for p in (*PHASES, "jvm_cpu", "py_cpu")]
         loads = ", ".join(f"{r['load']:.1f}" for r in kind_runs)
-        lines.append(f"| **{kind}** (median) | " + " | ".join(f"{med[p]:.1f}" for p in PHASES)
-                     + f" | {loads} |")
-    for kind, kind_runs in runs.items():
+        lines.append(f"| {name} | **{kind}** (median) | " + " | ".join(med) + f" | {loads} |")
+    for (name, kind), kind_runs in runs.items():
         for i, r in enumerate(kind_runs):
-            lines.append(f"| {kind} #{i + 1} | " + " | ".join(f"{r[p]:.1f}" for p in PHASES)
+            cells = [f"{r[p]:.1f}" + ("*" if p in r["up_to_date"] else "") for p in PHASES]
+            cells += [cell([r.get("jvm_cpu")]), cell([r.get("py_cpu")])]
+            lines.append(f"| {name} | {kind} #{i + 1} | " + " | ".join(cells)
                          + f" | {r['load']:.1f}-{r['load_end']:.1f} |")
     report = "\n".join(lines) + "\n"
     print(report)

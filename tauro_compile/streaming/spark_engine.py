@@ -381,11 +381,7 @@ class SparkQueryEngine:
         if node.name in self._ready:
             return True
         if out.format == "delta":
-            # A commit file in the log is proof enough (a listing, no snapshot read);
-            # without one, Delta itself is asked.
-            exists = (bool(out.path) and not out.table_name and not self.connect
-                      and _has_commit(self.spark, out.path)) or storage.is_delta_table(
-                self.spark, path=out.path, table_name=out.table_name)
+            exists = storage.is_delta_table(self.spark, path=out.path, table_name=out.table_name)
         elif out.format in FILE_SINKS and out.path:
             exists = storage.path_exists(self.spark, out.path)
         else:
@@ -526,15 +522,6 @@ class SparkQueryEngine:
         for query in self.manager.active_queries().values():
             with contextlib.suppress(Exception):
                 query.stop()
-
-
-def _has_commit(spark: SparkSession, path: str) -> bool:
-    from tauro_compile.streaming import storage
-
-    try:
-        return storage.delta_log_version(spark, path) is not None
-    except Exception:  # unreadable: let Delta answer
-        return False
 
 
 def _location(path: str | None, table_name: str | None) -> str:

@@ -114,7 +114,20 @@ def is_delta_table(spark: SparkSession, *, path: str | None = None,
         except Exception:  # the table exists but is not a Delta table
             return False
         return True
-    return bool(path) and bool(DeltaTable.isDeltaTable(spark, path))
+    if not path:
+        return False
+    # A commit file in the table's log is proof enough (a listing: no snapshot is read, so
+    # the first Delta access of the process is not paid here); without one, Delta decides.
+    if _has_commit(spark, path):
+        return True
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def _has_commit(spark: SparkSession, path: str) -> bool:
+    try:
+        return delta_log_version(spark, path) is not None
+    except Exception:  # unreadable listing: let Delta answer
+        return False
 
 
 def delta_table(spark: SparkSession, *, path: str | None = None, table_name: str | None = None) -> Any:

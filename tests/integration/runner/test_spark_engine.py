@@ -111,8 +111,16 @@ def test_a_delta_reader_is_up_to_date_exactly_when_its_checkpoint_read_every_com
         spark, tmp_path) -> None:
     """What Delta writes in a stream's checkpoint, read by `input_up_to_date`: after a
     run that read everything, and only then, the node's input has nothing new."""
+    from tauro_compile.streaming import storage
+
     source = tmp_path / "out" / "src"
     spark.range(3).write.format("delta").save(str(source))
+    # a table is known by its log's commit files, as Delta knows it
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "x.json").write_text("{}\n")
+    assert [storage.is_delta_table(spark, path=str(p)) for p in
+            (source, tmp_path / "plain", tmp_path / "none")] == [True, False, False]
+    assert storage.delta_log_version(spark, str(source)) == 0
     down = _node("down", tmp_path, trigger={"type": "available_now"}, depends_on=("src",),
                  input_={"format": "delta", "path": str(source)})
     engine = SparkQueryEngine(spark, _plan(tmp_path, down), execution_id="x")
