@@ -74,6 +74,14 @@ LOCAL_DEFAULTS: Mapping[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
 }
 
+# A short run on a local master (every node bounded: it processes what is there and ends)
+# spends most of its CPU starting the JVM, and on 2 cores the C2 compiler threads compete
+# with that start: C1 alone halves the JVM's start-up CPU (measured in
+# bench/results/incremental.md). A run with continuous nodes keeps both compilers. Options
+# of the user that already choose a compiler win.
+SHORT_RUN_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+_COMPILER_CHOICE = re.compile(r"-XX:[+-]?(TieredStopAtLevel|TieredCompilation)\b")
+
 _LOCAL_MASTER = re.compile(r"^local(\[[^\]]*\])?$")
 
 
@@ -117,13 +125,22 @@ def session_conf(
     conf: Mapping[str, str] | None = None,
     *,
     enable_delta: bool = True,
+    short_run: bool = False,
 ) -> dict[str, str]:
-    """The effective Spark settings ``build_spark_session`` applies (no JVM involved)."""
+    """The effective Spark settings ``build_spark_session`` applies (no JVM involved).
+
+    `short_run`: every query of the run is bounded; on a local master the driver JVM then
+    runs with ``SHORT_RUN_JAVA_OPTIONS`` unless the user's options choose a compiler.
+    """
     user = {str(key): str(value) for key, value in (conf or {}).items()}
     settings: dict[str, str] = dict(BASE_DEFAULTS)
     if is_local_master(master):
         settings.update(LOCAL_DEFAULTS)
     settings.update(user)
+    if short_run and is_local_master(master):
+        options = settings.get(DRIVER_JAVA_OPTIONS, "")
+        if not _COMPILER_CHOICE.search(options):
+            settings[DRIVER_JAVA_OPTIONS] = f"{SHORT_RUN_JAVA_OPTIONS} {options}".strip()
 
     jars = _merge_lists(pinned_jars(), _split_list(user.get("spark.jars")))
     if jars:
@@ -155,6 +172,7 @@ def build_spark_session(
     jvm_output: Path | None = None,
     pools: Mapping[str, Mapping[str, object]] | None = None,
     pools_file: Path | None = None,
+    short_run: bool = False,
 ) -> SparkSession:
     """Create (or return the running) SparkSession with the pinned jars and Delta enabled.
 
@@ -163,8 +181,9 @@ def build_spark_session(
     With ``jvm_output``, a JVM this call starts is launched by ``launch_jvm`` (own process
     group, its stdout/stderr appended to that file). With `pools` (name -> weight, min_share,
     mode), their allocation file is written to `pools_file` and handed to Spark.
+    `short_run`: see `session_conf` (only a JVM this call starts gets the JVM options).
     """
-    settings = session_conf(master, conf, enable_delta=enable_delta)
+    settings = session_conf(master, conf, enable_delta=enable_delta, short_run=short_run)
     if pools and "spark.scheduler.allocation.file" not in settings:
         if pools_file is None:
             raise ValueError("pools need a pools_file to write Spark's allocation file to")

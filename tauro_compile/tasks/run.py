@@ -177,7 +177,19 @@ def start_spark(plan: RunPlan, console: Console, log_path: Path) -> SparkSession
     text = f"Spark ready in {took:.1f}s ({master})" + (f"; UI: {url}" if url else "")
     console.event("spark_ready", text, master=master, seconds=round(took, 1), ui=url)
     log.info(text)
+    arguments = _jvm_arguments(spark)
+    if arguments is not None:
+        log.info("driver JVM options: %s", arguments)
     return spark
+
+
+def _jvm_arguments(spark: SparkSession) -> str | None:
+    """The -X/-D options the driver JVM runs with (for the log), or None over Connect."""
+    try:
+        bean = spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()  # type: ignore[attr-defined]
+        return " ".join(str(a) for a in bean.getInputArguments())
+    except Exception:
+        return None
 
 
 def session_for(plan: RunPlan, console: Console | None = None,
@@ -210,7 +222,8 @@ def session_for(plan: RunPlan, console: Console | None = None,
             return build_connect_session(settings.remote, dict(settings.conf))
         return build_spark_session(settings.master, settings.app_name, dict(settings.conf),
                                    jvm_output=output, pools=plan_pools(plan),
-                                   pools_file=plan.target_dir / "fairscheduler.xml")
+                                   pools_file=plan.target_dir / "fairscheduler.xml",
+                                   short_run=all(n.bounded for n in plan.nodes))
     except SparkSetupError as exc:  # no Java, old Java, no jars: say how to fix it
         raise RunError(exc.message, hint=exc.hint) from None
     except Exception as exc:

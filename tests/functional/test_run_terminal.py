@@ -84,6 +84,8 @@ def test_terminal_shows_tauros_lines_only_and_the_log_file_has_the_jvms(make_pro
     assert re.search(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d WARN \w+: ", text, re.M)  # log4j
     assert "Using Spark's default log4j profile" not in text         # Tauro's log4j2 config
     assert "INFO tauro.run: node orders: running -> succeeded" in text
+    # a bounded run on a local master: the driver JVM runs with C1 only (short-run start)
+    assert re.search(r"INFO tauro.run: driver JVM options: .*-XX:TieredStopAtLevel=1", text)
     for path in (log_file, project / "target" / "manifest.json",
                  project / "target" / "run_results.json"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -23,6 +23,19 @@ def test_every_master_schedules_fair_unless_the_profile_says_otherwise():
                         enable_delta=False)["spark.scheduler.mode"] == "FIFO"
 
 
+def test_a_short_local_run_gets_c1_only_unless_the_profile_chooses_a_compiler():
+    key = "spark.driver.extraJavaOptions"
+    assert session_conf("local[2]", enable_delta=False, short_run=True)[key] == \
+        "-XX:TieredStopAtLevel=1"
+    assert session_conf("local[2]", {key: "-Dx=1"}, enable_delta=False,
+                        short_run=True)[key] == "-XX:TieredStopAtLevel=1 -Dx=1"
+    for own in ("-XX:TieredStopAtLevel=4", "-XX:-TieredCompilation"):
+        assert session_conf("local[2]", {key: own}, enable_delta=False,
+                            short_run=True)[key] == own
+    assert key not in session_conf("local[2]", enable_delta=False)          # continuous nodes
+    assert key not in session_conf("spark://m:7077", enable_delta=False, short_run=True)
+
+
 def test_pools_file_is_what_spark_reads(tmp_path):
     path = write_pools_file({"light": {"weight": 3, "min_share": 1, "mode": "FAIR"},
                              "clean_events": {}}, tmp_path / "fairscheduler.xml")
