@@ -36,7 +36,9 @@ help:
 setup:
 	@scripts/setup.sh
 
-test: setup
+# `make test` also asks set-up for the headless chromium of the docs page tests.
+test:
+	@scripts/setup.sh --browser
 	$(call run_pytest,tests)
 
 test-fast: setup

@@ -328,6 +328,34 @@ def graph(fmt: str, console: Any, **kw: Any) -> int:
     return run_graph(_options(**kw), fmt=fmt, console=console)
 
 
+@main.group()
+def docs() -> None:
+    """The project's documentation page: lineage graph and node reference (target/docs/)."""
+
+
+@docs.command("generate")
+@run_options
+@handle_errors
+@paused_gc
+def docs_generate(console: Any, **kw: Any) -> int:
+    """Compile, then write target/docs/index.html: one self-contained page, no network."""
+    from tauro_compile.tasks.docs import run_docs_generate
+
+    return run_docs_generate(_options(select=(), exclude=(), **kw), console=console)
+
+
+@docs.command("serve")
+@run_options
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@handle_errors
+def docs_serve(port: int, console: Any, **kw: Any) -> int:
+    """Serve target/docs/ on 127.0.0.1 until Ctrl-C (run `tauro docs generate` first)."""
+    from tauro_compile.tasks.docs import run_docs_serve
+
+    return run_docs_serve(_options(select=(), exclude=(), **kw), port=port, console=console)
+
+
 @main.command()
 @click.option("--debug", is_flag=True, help="Show Python tracebacks.")
 @handle_errors
