@@ -197,12 +197,22 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
               show_default=True)
 @click.option("--all-profiles", is_flag=True,
               help="Validate under every profile at once (CI); writes nothing.")
+@click.option("--explain", "explain", metavar="NODE", default=None,
+              help="Show every effective setting of NODE and the layer that set it "
+                   "(project defaults, node file, profile overrides, --vars); writes nothing.")
 @handle_errors
 @paused_gc
-def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
+            **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
+    if explain is not None:
+        if all_profiles:
+            raise click.UsageError("--explain and --all-profiles cannot be combined")
+        from tauro_compile.tasks.explain import run_explain
+
+        return run_explain(_options(**kw), explain, output=output, console=console)
     if all_profiles:
         return run_compile_all_profiles(_options(**kw), console=console)
     return run_compile(_options(**kw), output=output, console=console)
