@@ -302,8 +302,13 @@ class NodeLoader:
             return found, "source"
 
         shown = f'"{key}"' if key == "*" or key.startswith("tag:") else key
-        return Layer("profile", f"profile '{member}' nodes.{shown}",
-                     self.profile_file, override, line)
+
+        def label(path: Sequence[str | int]) -> str:
+            writer = self.locate_override(key, path)[0] if self.locate_override else member
+            return f"profile '{writer}' nodes.{shown}"
+
+        return Layer("profile", f"profile '{member}' nodes.{shown}", self.profile_file,
+                     override, line, label_of=label)
 
     def _merge(self, raw: dict[str, Any], name: str, default_name: str | None) -> dict[str, Any]:
         merged = deep_merge(self.defaults, raw) if self.defaults else dict(raw)

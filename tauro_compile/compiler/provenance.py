@@ -33,10 +33,12 @@ class Layer:
     file: str
     data: Mapping[str, Any]
     locate: Callable[[Path], tuple[int | None, str]]   # field path -> (line, line kind)
+    # the label at one path (a profile override merged from an `extends` chain names the
+    # profile that wrote that path)
+    label_of: Callable[[Path], str] | None = None
 
-    @property
-    def from_profile(self) -> bool:
-        return self.kind == "profile"
+    def label_at(self, path: Path) -> str:
+        return self.label_of(path) if self.label_of else self.label
 
 
 def writes(data: Any, path: Sequence[str | int]) -> bool:
@@ -94,7 +96,8 @@ def relocate(problems: Sequence[Problem], layers_of: Callable[[str], Sequence[La
             continue
         line, kind = layer.locate(field_path(problem.field))
         placed = dataclasses.replace(problem, file=layer.file, line=line, line_kind=kind,
-                                     message=f"{problem.message} (set by {layer.label})")
+                                     message=f"{problem.message} (set by "
+                                     f"{layer.label_at(field_path(problem.field))})")
         key = (placed.file, placed.line, placed.field, placed.message, placed.expected,
                placed.found, placed.hint)
         if key in moved:

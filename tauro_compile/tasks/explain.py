@@ -62,7 +62,7 @@ def explain_document(compiled: CompiledProject, node: CompiledNode,
         entry: dict[str, Any] = {"setting": _dotted(path), "value": value}
         if layer is not None:
             line, kind = layer.locate(path)
-            entry.update(layer=layer.label, file=layer.file, line=line,
+            entry.update(layer=layer.label_at(path), file=layer.file, line=line,
                          line_kind=kind)
             text = texts.line(layer.file, line) if kind == "source" else ""
             used = _vars_used(_value_text(text, path[-1]) if path else text, compiled,
@@ -70,7 +70,7 @@ def explain_document(compiled: CompiledProject, node: CompiledNode,
             if used:
                 entry["vars"] = used
                 if any(v["from"] == "--vars" for v in used):
-                    entry["layer"] = f"--vars, used by the {layer.label}"
+                    entry["layer"] = f"--vars, used by the {layer.label_at(path)}"
         else:
             entry.update(_derived(path, layers, compiled, node))
         settings.append(entry)
