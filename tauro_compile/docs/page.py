@@ -17,8 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tauro_compile.docs.lineage import Lineage
 from tauro_compile.streaming.secrets import mask_structure
 
@@ -161,8 +159,7 @@ def _node_detail(node: dict[str, Any], by_uid: dict[str, str], downstream: list[
         "dead_letter": _sink_text((config.get("input") or {}).get("dead_letter")),
         "compiled_file": f"target/compiled/{name}.yml",
         "compiled_yaml": compiled_yaml,
-        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True,
-                                      default_flow_style=False),
+        "config": config,   # shown as YAML by the page's script, for the selected node only
         "run": run,
     }
 
