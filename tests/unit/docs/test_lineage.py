@@ -36,7 +36,7 @@ def test_a_topic_one_node_writes_and_another_reads_links_them():
     assert elements["output:consumer"]["label"] == "o"
     x = {k: e["x"] for k, e in elements.items()}
     assert x["node:producer"] < x["topic:orders"] < x["node:consumer"] < x["output:consumer"]
-    assert x["topic:refunds"] == 0 and x["node:consumer"] == 2 * LAYER_GAP  # a root topic
+    assert x["topic:refunds"] == 0 and x["node:consumer"] == 3 * LAYER_GAP  # a root topic
 
 
 def test_outputs_read_by_a_node_are_not_drawn_twice_and_rows_are_distinct():
