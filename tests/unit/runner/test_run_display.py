@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner_fakes import FakeClock
+from support.engine_fakes import FakeClock
 
 from tauro_compile.console import CaptureConsole
 from tauro_compile.runner.display import (
