@@ -5,7 +5,9 @@ the node file, then the profile's `nodes:` overrides `"*"`, `tag:<t>` and `<node
 (profiles.yml). A value written with `var('x')` also names where `x` came from (`--vars`,
 the profile's `vars`, the project's `vars`). A setting no layer writes is a Tauro default
 or derived (the checkpoint from the profile's `paths.checkpoints`, an input from the
-upstream's output). Nothing is written; secrets are masked.
+upstream's output). Nothing is written; secrets are masked. A line of a node file whose
+Jinja changed its line count is a line of the rendered text (`target/compiled/<node>.yml`,
+written by `tauro compile`), as in compile problems.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def explain_document(compiled: CompiledProject, node: CompiledNode,
             line, kind = layer.locate(path)
             entry.update(layer=layer.label_at(path), file=layer.file, line=line,
                          line_kind=kind)
+            if kind == "rendered":  # the line of the rendered text, which compiled/ holds
+                entry["file"] = f"target/compiled/{node.name}.yml"
             text = texts.line(layer.file, line) if kind == "source" else ""
             used = _vars_used(_value_text(text, path[-1]) if path else text, compiled,
                               cli_vars)
@@ -123,9 +127,9 @@ def _derived(path: tuple[str | int, ...], layers: list[Layer], compiled: Compile
                     (node.sources[:1] or ("?",))[0]
                 what = f"the output of node '{upstream}'" if key == "ref" else \
                     f"source '{upstream}' (tauro_project.yml)"
-                line, _ = layer.locate(("input", key))
-                return {"layer": f"derived: input.{key} -> {what}", "file": layer.file,
-                        "line": line}
+                line, kind = layer.locate(("input", key))
+                file = f"target/compiled/{node.name}.yml" if kind == "rendered" else layer.file
+                return {"layer": f"derived: input.{key} -> {what}", "file": file, "line": line}
     return {"layer": "default (Tauro)", "file": None, "line": None}
 
 
