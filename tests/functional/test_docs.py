@@ -154,3 +154,23 @@ def test_serve_serves_the_page_on_localhost_and_stops_on_ctrl_c(make_project, ta
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "Stopped." in out and "Traceback" not in err
+
+
+def test_docs_generate_and_explain_never_import_pyspark(make_project, monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    project = make_project(DOCS_PROJECT)
+    code = (
+        "import sys\n"
+        "from tauro_compile.cli import main\n"
+        "for args in (['docs', 'generate'], ['compile', '--explain', 'clean']):\n"
+        "    try:\n"
+        f"        main(args + ['--project-dir', {str(project)!r}])\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "assert 'pyspark' not in sys.modules, sorted(m for m in sys.modules if 'spark' in m)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **ENV}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (project / "target" / "docs" / "index.html").is_file()
