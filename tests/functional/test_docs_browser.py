@@ -60,4 +60,13 @@ def test_page_loads_without_errors_and_every_node_opens(make_project, tauro, mon
         assert browser.evaluate("document.querySelector('#detail h2').textContent") == "clean"
         shot = browser.screenshot(tmp_path / "docs-page.png")
         assert browser.problems() == []
+        browser.evaluate("location.hash = 'publish'")          # a link to a node opens it
+        browser.wait_for("document.querySelector('#detail h2').textContent === 'publish'")
+        browser.send("Page.navigate", url="about:blank")
+        browser.navigate(page.as_uri() + "#raw")
+        assert browser.evaluate("document.querySelector('#detail h2').textContent") == "raw"
+        browser.send("Page.navigate", url="about:blank")
+        browser.navigate(page.as_uri() + "#%E0%A4%A")         # a broken link: no error
+        assert browser.evaluate("document.querySelector('#detail h2').textContent") == "shop"
+        assert browser.problems() == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -131,6 +131,8 @@ class Browser:
     def navigate(self, url: str, ready: str = "document.body && document.body.dataset.ready === 'true'",
                  timeout: float = 30.0) -> float:
         """Open `url` and wait until `ready` (a JS expression) is true; seconds taken."""
+        # The old document must not answer for the new one: drop its ready mark first.
+        self.evaluate("document.body && document.body.removeAttribute('data-ready'), 0")
         started = time.monotonic()
         self.send("Page.navigate", url=url)
         self.wait_for(ready, timeout)
