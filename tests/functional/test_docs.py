@@ -98,7 +98,7 @@ def test_last_run_status_and_counts_are_shown(make_project, tauro, monkeypatch):
             "raw": {"status": "succeeded", "rows_in": 120, "rows_out": 118, "batches": 3,
                     "counts": {"dead_letters": 2}, "error": "x"},
             "clean": {"status": "failed", "rows_in": 7, "rows_out": None, "batches": 1,
-                      "error_summary": "boom"},
+                      "error_summary": f"auth failed for {KEY_PASSWORD}"},
         },
     }
     (project / "target" / "run_results.json").write_text(json.dumps(results))
@@ -112,6 +112,9 @@ def test_last_run_status_and_counts_are_shown(make_project, tauro, monkeypatch):
     assert data["nodes"]["raw"]["run"]["counts"] == {"dead_letters": 2}
     assert data["nodes"]["clean"]["run"]["status"] == "failed"
     assert data["nodes"]["publish"]["run"] is None
+    # a secret in a run's error text (should the run have missed it) is masked on the page
+    assert data["nodes"]["clean"]["run"]["error_summary"] == "auth failed for ***"
+    assert KEY_PASSWORD not in (project / "target" / "docs" / "index.html").read_text()
 
 
 def test_generate_on_an_invalid_project_exits_2_and_writes_no_page(make_project, tauro,
