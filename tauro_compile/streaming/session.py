@@ -77,9 +77,12 @@ LOCAL_DEFAULTS: Mapping[str, str] = {
 # A short run on a local master (every node bounded: it processes what is there and ends)
 # spends most of its CPU starting the JVM, and on 2 cores the C2 compiler threads compete
 # with that start: C1 alone halves the JVM's start-up CPU (measured in
-# bench/results/incremental.md). A run with continuous nodes keeps both compilers. Options
-# of the user that already choose a compiler win.
+# bench/results/incremental.md). C1 alone also shrinks the code cache to 48 MB, which a
+# long test JVM once overflowed (tests/support/jvm_options.py), so the default 240 MB comes
+# with it. A run with continuous nodes keeps both compilers; options of the user that
+# already choose a compiler (or a code cache) win.
 SHORT_RUN_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+SHORT_RUN_CODE_CACHE = "-XX:ReservedCodeCacheSize=240m"
 _COMPILER_CHOICE = re.compile(r"-XX:[+-]?(TieredStopAtLevel|TieredCompilation)\b")
 
 _LOCAL_MASTER = re.compile(r"^local(\[[^\]]*\])?$")
@@ -140,7 +143,10 @@ def session_conf(
     if short_run and is_local_master(master):
         options = settings.get(DRIVER_JAVA_OPTIONS, "")
         if not _COMPILER_CHOICE.search(options):
-            settings[DRIVER_JAVA_OPTIONS] = f"{SHORT_RUN_JAVA_OPTIONS} {options}".strip()
+            ours = [SHORT_RUN_JAVA_OPTIONS]
+            if "ReservedCodeCacheSize" not in options:
+                ours.append(SHORT_RUN_CODE_CACHE)
+            settings[DRIVER_JAVA_OPTIONS] = " ".join([*ours, options]).strip()
 
     jars = _merge_lists(pinned_jars(), _split_list(user.get("spark.jars")))
     if jars:

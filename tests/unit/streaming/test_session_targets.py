@@ -25,10 +25,13 @@ def test_every_master_schedules_fair_unless_the_profile_says_otherwise():
 
 def test_a_short_local_run_gets_c1_only_unless_the_profile_chooses_a_compiler():
     key = "spark.driver.extraJavaOptions"
-    assert session_conf("local[2]", enable_delta=False, short_run=True)[key] == \
-        "-XX:TieredStopAtLevel=1"
+    c1 = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"  # the default code cache
+    assert session_conf("local[2]", enable_delta=False, short_run=True)[key] == c1
     assert session_conf("local[2]", {key: "-Dx=1"}, enable_delta=False,
-                        short_run=True)[key] == "-XX:TieredStopAtLevel=1 -Dx=1"
+                        short_run=True)[key] == f"{c1} -Dx=1"
+    assert session_conf("local[2]", {key: "-XX:ReservedCodeCacheSize=512m"}, enable_delta=False,
+                        short_run=True)[key] == ("-XX:TieredStopAtLevel=1 "
+                                                 "-XX:ReservedCodeCacheSize=512m")
     for own in ("-XX:TieredStopAtLevel=4", "-XX:-TieredCompilation"):
         assert session_conf("local[2]", {key: own}, enable_delta=False,
                             short_run=True)[key] == own

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner_fakes import FakeClock, FakeEngine, Script, node, plan, progress
+from support.engine_fakes import FakeClock, FakeEngine, Script, node, plan, progress
 
 from tauro_compile.streaming.state import NodeState
 from tauro_compile.streaming.supervisor import RunSupervisor
