@@ -173,8 +173,10 @@ def run_once(project: Path, preview: int | None, variant: Variant | None = None)
         env["PYTHONPATH"] = variant.pythonpath
     load = os.getloadavg()[0]
     begin = time.time()
+    # cwd: the project, never a checkout (`python -m` puts the cwd first on sys.path, which
+    # would shadow a variant's PYTHONPATH)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, cwd=project)
     out: dict[str, Any] = {"load": load}
     lines = []
     assert proc.stdout is not None
