@@ -10,6 +10,7 @@ session, and compared with the same project run locally.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -109,3 +110,76 @@ def _node(path: Path, name: str) -> dict:
         return json.loads(path.read_text())["nodes"].get(name) or {}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+KAFKA = {
+    "tauro_project.yml": 'name: kconnect\nversion: "1.0"\nprofile: remote\n',
+    "nodes/ingest.yml": """
+        description: Kafka JSON events into Delta over Connect; bad records to dead letters
+        input:
+          format: kafka
+          options:
+            kafka.bootstrap.servers: "{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}"
+            subscribe: "{{ env_var('IN_TOPIC') }}"
+            startingOffsets: earliest
+          parse_json: true
+          json_schema: "id BIGINT, user STRING"
+          include_metadata: true
+          on_parse_error: dead_letter
+          dead_letter: {format: delta, path: "{{ target.paths.warehouse }}/dead_letters"}
+        output: {format: delta, path: "{{ target.paths.warehouse }}/events"}
+        streaming: {trigger: {type: available_now}}
+    """,
+}
+BAD_VALUES = ("not json", '{"id": "abc", "user": "x"}', "[1, 2]", '{"id": 3,')
+
+
+def _records(start: int, stop: int, bad_every: int) -> tuple[list[str], list[str], set[str]]:
+    """(keys, values, bad keys) for ids start..stop-1: every `bad_every`-th does not parse."""
+    keys, values, bad = [], [], set()
+    for i in range(start, stop):
+        keys.append(f"k{i}")
+        if i % bad_every == bad_every - 1:
+            values.append(BAD_VALUES[i % len(BAD_VALUES)])
+            bad.add(f"k{i}")
+        else:
+            values.append(json.dumps({"id": i, "user": f"u{i % 7}"}))
+    return keys, values, bad
+
+
+def test_kafka_with_dead_letters_over_connect_exactly_once_across_runs(
+        make_project, connect_server, kafka_broker, spark):
+    from collections import Counter
+
+    topic = f"connect-in-{time.time_ns()}"
+    kafka_broker.create_topic(topic, partitions=2)
+    files = {**KAFKA, "profiles.yml": yaml.safe_dump({"profiles": {"remote": {
+        "spark": {"remote": connect_server.url},
+        "paths": {"warehouse": "data/warehouse", "checkpoints": "data/chk"}}}})}
+    project = make_project(files)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+           "IN_TOPIC": topic}
+    warehouse = project / "data" / "warehouse"
+    all_keys: list[str] = []
+    all_bad: set[str] = set()
+    for start, stop in ((0, 200), (200, 230)):  # the second run sees only the new records
+        keys, values, bad = _records(start, stop, bad_every=25)
+        kafka_broker.produce(topic, values, keys=keys)
+        all_keys += keys
+        all_bad |= bad
+        proc = subprocess.run([sys.executable, "-m", "tauro_compile", "run", "--project-dir",
+                               str(project), "--plain"], capture_output=True, text=True,
+                              env=env, timeout=RUN_TIMEOUT, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        node = json.loads((project / "target" / "run_results.json").read_text())["nodes"]["ingest"]
+        assert node["status"] == "succeeded"
+        assert node["rows_in"] == stop - start
+        events = spark.read.format("delta").load(str(warehouse / "events")).collect()
+        assert Counter(r.key for r in events) == Counter(k for k in all_keys if k not in all_bad)
+        assert all(r.id == int(r.key[1:]) and r.user == f"u{r.id % 7}" for r in events)
+        letters = spark.read.format("delta").load(str(warehouse / "dead_letters")).collect()
+        assert Counter(r.key for r in letters) == Counter(all_bad)
+        assert {r.node for r in letters} == {"ingest"} and {r.topic for r in letters} == {topic}
+        assert all(r.value in BAD_VALUES and r.error for r in letters)
+    assert len(all_bad) == 9 and len(all_keys) == 230
