@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -112,24 +113,38 @@ def _node(path: Path, name: str) -> dict:
         return {}
 
 
-KAFKA = {
-    "tauro_project.yml": 'name: kconnect\nversion: "1.0"\nprofile: remote\n',
-    "nodes/ingest.yml": """
-        description: Kafka JSON events into Delta over Connect; bad records to dead letters
+
+
+# Two Kafka nodes over Connect, each splitting bad records off in its foreachBatch stage (in
+# the server's Python): one appends to Delta with a Delta dead-letter table, one MERGEs (SQL)
+# with a dead-letter topic.
+def _kafka_node(dead_letter: str, output: str, extra: str = "") -> str:
+    return f"""
         input:
           format: kafka
           options:
-            kafka.bootstrap.servers: "{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}"
-            subscribe: "{{ env_var('IN_TOPIC') }}"
+            kafka.bootstrap.servers: "{{{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}}}"
+            subscribe: "{{{{ env_var('IN_TOPIC') }}}}"
             startingOffsets: earliest
           parse_json: true
           json_schema: "id BIGINT, user STRING"
-          include_metadata: true
           on_parse_error: dead_letter
-          dead_letter: {format: delta, path: "{{ target.paths.warehouse }}/dead_letters"}
-        output: {format: delta, path: "{{ target.paths.warehouse }}/events"}
-        streaming: {trigger: {type: available_now}}
-    """,
+          dead_letter: {dead_letter}{extra}
+        output: {output}
+        streaming: {{trigger: {{type: available_now}}}}
+    """
+
+
+KAFKA = {
+    "tauro_project.yml": 'name: kconnect\nversion: "1.0"\nprofile: remote\n',
+    "nodes/ingest.yml": _kafka_node(
+        '{format: delta, path: "{{ target.paths.warehouse }}/dead_letters"}',
+        '{format: delta, path: "{{ target.paths.warehouse }}/events"}',
+        "\n          include_metadata: true"),
+    "nodes/upsert.yml": _kafka_node(
+        "{format: kafka, topic: \"{{ env_var('DL_TOPIC') }}\"}",
+        '{format: delta, path: "{{ target.paths.warehouse }}/users", mode: merge, '
+        "merge_keys: [id]}"),
 }
 BAD_VALUES = ("not json", '{"id": "abc", "user": "x"}', "[1, 2]", '{"id": 3,')
 
@@ -149,37 +164,57 @@ def _records(start: int, stop: int, bad_every: int) -> tuple[list[str], list[str
 
 def test_kafka_with_dead_letters_over_connect_exactly_once_across_runs(
         make_project, connect_server, kafka_broker, spark):
-    from collections import Counter
-
-    topic = f"connect-in-{time.time_ns()}"
+    topic, dl_topic = f"connect-in-{time.time_ns()}", f"connect-dl-{time.time_ns()}"
     kafka_broker.create_topic(topic, partitions=2)
+    kafka_broker.create_topic(dl_topic)
     files = {**KAFKA, "profiles.yml": yaml.safe_dump({"profiles": {"remote": {
         "spark": {"remote": connect_server.url},
         "paths": {"warehouse": "data/warehouse", "checkpoints": "data/chk"}}}})}
     project = make_project(files)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-           "IN_TOPIC": topic}
+           "IN_TOPIC": topic, "DL_TOPIC": dl_topic}
     warehouse = project / "data" / "warehouse"
     all_keys: list[str] = []
     all_bad: set[str] = set()
-    for start, stop in ((0, 200), (200, 230)):  # the second run sees only the new records
+    for start, stop in ((0, 200), (200, 230)):  # the second run reads only the new records
         keys, values, bad = _records(start, stop, bad_every=25)
         kafka_broker.produce(topic, values, keys=keys)
         all_keys += keys
         all_bad |= bad
-        proc = subprocess.run([sys.executable, "-m", "tauro_compile", "run", "--project-dir",
-                               str(project), "--plain"], capture_output=True, text=True,
-                              env=env, timeout=RUN_TIMEOUT, check=False)
+        proc = _tauro_run(project, env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr
-        node = json.loads((project / "target" / "run_results.json").read_text())["nodes"]["ingest"]
-        assert node["status"] == "succeeded"
-        assert node["rows_in"] == stop - start
+        nodes = json.loads((project / "target" / "run_results.json").read_text())["nodes"]
+        for node in nodes.values():
+            assert (node["status"], node["batches"], node["rows_in"]) == (
+                "succeeded", 1, stop - start)
+            # Counted over Connect from the batch's parse observation (the dead-letter
+            # stage's own report stays in the server's Python).
+            assert node["counts"]["dead_letters"] == len(bad)
+        good = Counter(k for k in all_keys if k not in all_bad)
         events = spark.read.format("delta").load(str(warehouse / "events")).collect()
-        assert Counter(r.key for r in events) == Counter(k for k in all_keys if k not in all_bad)
+        assert Counter(r.key for r in events) == good
         assert all(r.id == int(r.key[1:]) and r.user == f"u{r.id % 7}" for r in events)
+        users = spark.read.format("delta").load(str(warehouse / "users")).collect()
+        assert Counter(f"k{r.id}" for r in users) == good
         letters = spark.read.format("delta").load(str(warehouse / "dead_letters")).collect()
         assert Counter(r.key for r in letters) == Counter(all_bad)
-        assert {r.node for r in letters} == {"ingest"} and {r.topic for r in letters} == {topic}
+        assert {(r.node, r.topic) for r in letters} == {("ingest", topic)}
         assert all(r.value in BAD_VALUES and r.error for r in letters)
-    assert len(all_bad) == 9 and len(all_keys) == 230
+        sent = kafka_broker.consume(dl_topic, timeout=30, min_records=len(all_bad))
+        assert Counter(r.key.decode() for r in sent) == Counter(all_bad)
+        assert {json.loads(r.value)["node"] for r in sent} == {"upsert"}
+    assert (len(all_keys), len(all_bad)) == (230, 9)
+
+    # The Kafka pre-flight runs in the tauro process over Connect too (a Kafka Metadata
+    # request from Python): a missing topic fails the node before any query starts.
+    proc = _tauro_run(project, {**env, "IN_TOPIC": "no-such-topic"}, "--select", "ingest")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Kafka topic 'no-such-topic' does not exist on " in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _tauro_run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tauro_compile", "run", "--project-dir",
+                           str(project), "--plain", *args], capture_output=True, text=True,
+                          env=env, timeout=RUN_TIMEOUT, check=False)
