@@ -78,3 +78,39 @@ def test_nobody_to_confirm_and_no_yes_is_refused() -> None:
     assert "pass --yes" in (caught.value.hint or "")
     reset_task.check_can_confirm(True, False, "tauro reset")
     reset_task.check_can_confirm(False, True, "tauro reset")
+
+
+class FakeReset:
+    """The streaming reset helpers, answering without Spark."""
+
+    BACKUP_INFIX = reset.BACKUP_INFIX
+
+    def delta_state(self, spark, output):
+        return reset.DeltaState(3, 10)
+
+    def query_schema(self, spark, node, context):
+        raise RuntimeError("[PATH_NOT_FOUND] Path does not exist: /landing\nmore")
+
+    def empty_delta(self, spark, output, schema):
+        assert schema is None  # the table keeps its own schema
+        return 4
+
+
+@pytest.mark.parametrize(("output", "undo"), [
+    ({"format": "delta", "path": "/wh/a"}, "RESTORE TABLE delta.`/wh/a` TO VERSION AS OF 3"),
+    ({"format": "delta", "table_name": "gold.a"}, "RESTORE TABLE gold.a TO VERSION AS OF 3"),
+])
+def test_an_emptied_table_prints_its_undo_and_why_it_kept_its_schema(output, undo) -> None:
+    from tauro_compile.console import CaptureConsole
+    from tauro_compile.streaming.config import OutputConfig
+
+    config = OutputConfig(**output)
+    target = reset_task.Target("a", "output", "delta", str(config.table_name or config.path),
+                               config)
+    refresh = reset_task.Refresh(["a"], [], [target], "20260101T000000Z", "tauro reset")
+    console = CaptureConsole()
+    refresh._empty(None, console, FakeReset(), target, None, {})  # type: ignore[arg-type]
+    assert console.errors == ("a: its query could not be analysed ([PATH_NOT_FOUND] Path does "
+                              "not exist: /landing); the emptied table keeps its current "
+                              "schema\n")
+    assert console.output == f"a: output {target.where} emptied (version 4); undo: {undo}\n"
