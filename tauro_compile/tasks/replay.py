@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 from tauro_compile.errors import EXIT_OK, UsageError, did_you_mean
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.compiler.options import ProjectOptions
     from tauro_compile.console import Console
     from tauro_compile.streaming.config import NodeConfig
@@ -48,6 +51,7 @@ def run_replay(options: ProjectOptions, console: Console, node: str, *, where: s
     from tauro_compile.run_logs import new_run_log, python_logging_to
     from tauro_compile.runner.python_paths import project_imports
     from tauro_compile.tasks.locate import all_checkpoints
+    from tauro_compile.tasks.reset import refuse_connect
     from tauro_compile.tasks.run import start_spark, take_run_lock
 
     compiled = compile_project(options, write_artifacts=False)
@@ -63,14 +67,15 @@ def run_replay(options: ProjectOptions, console: Console, node: str, *, where: s
         log_path = new_run_log(plan.target_dir / "logs")
         with python_logging_to(log_path, compiled.secret_values), project_imports(plan):
             spark = start_spark(plan, console, log_path)
+            refuse_connect(spark, "tauro replay-dead-letters")
             _replay(spark, compiled, node, console, where=where, dry_run=dry_run)
     finally:
         lock.release()
     return EXIT_OK
 
 
-def _replay(spark, compiled, node: str, console: Console, *, where: str | None,  # noqa: ANN001
-            dry_run: bool) -> None:
+def _replay(spark: SparkSession, compiled: CompiledProject, node: str, console: Console, *,
+            where: str | None, dry_run: bool) -> None:
     from tauro_compile.streaming import replay
     from tauro_compile.streaming.dead_letter import dead_letter_output, dead_letter_target
 

@@ -222,9 +222,23 @@ class RefreshRequest:
     confirm: Callable[[str], bool] = field(default=lambda question: False)
 
 
+def refuse_connect(spark: Any, command: str) -> None:
+    """UsageError on Spark Connect: moving directories aside needs the driver JVM's Hadoop
+    FileSystem, which a Connect client does not have."""
+    from tauro_compile.streaming.session import is_connect_session
+
+    if is_connect_session(spark):
+        raise UsageError(f"{command} needs a local or cluster Spark driver (it moves "
+                         "checkpoint directories with Hadoop's FileSystem); this profile uses "
+                         "Spark Connect",
+                         hint="run it with a profile whose spark.master is local[*] or a "
+                              "cluster that sees the same paths")
+
+
 def confirm_and_apply(refresh: Refresh, compiled: CompiledProject, spark: SparkSession,
                       console: Console, request: RefreshRequest) -> bool:
     """Show the preview, ask (unless --yes), clear; False when the user said no."""
+    refuse_connect(spark, refresh.command)
     for line in refresh.preview(spark):
         console.out(line)
     if not request.yes and not request.confirm("Clear these now?"):

@@ -114,3 +114,13 @@ def test_an_emptied_table_prints_its_undo_and_why_it_kept_its_schema(output, und
                               "not exist: /landing); the emptied table keeps its current "
                               "schema\n")
     assert console.output == f"a: output {target.where} emptied (version 4); undo: {undo}\n"
+
+
+def test_spark_connect_is_refused_with_a_profile_that_can() -> None:
+    connect = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session"})()
+    with pytest.raises(UsageError) as caught:
+        reset_task.refuse_connect(connect, "tauro reset")
+    assert "this profile uses Spark Connect" in caught.value.message
+    assert caught.value.hint == ("run it with a profile whose spark.master is local[*] or a "
+                                 "cluster that sees the same paths")
+    reset_task.refuse_connect(object(), "tauro reset")
