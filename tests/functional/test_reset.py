@@ -3,9 +3,9 @@
 One project: `a` (JSON files -> Delta, bad lines to a dead-letter table, written through
 foreachBatch with txnAppId `<id>@<checkpoint query id>`) -> `b` (Delta's own streaming sink)
 -> `c` (parquet files); `d` is unrelated. After a first run: the refusals (descendants not
-selected, no terminal without --yes, the run lock held) change nothing; a declined preview
-changes nothing; a confirmed full refresh of `a+` rewrites exactly the input rows (a reused
-txnAppId would have skipped them), keeps Delta's history (time travel, RESTORE), moves the
+selected, no terminal without --yes, the run lock held) change nothing (a declined preview
+too: test_reset_pty.py); a confirmed full refresh of `a+` rewrites exactly the input rows (a
+reused txnAppId would have skipped them), keeps Delta's history (time travel, RESTORE), moves the
 checkpoints and files aside, and leaves every file of `d` byte-identical.
 """
 
@@ -16,11 +16,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tauro_compile.cli import main
 from tauro_compile.runner.lock import RunLock
-from tauro_compile.tasks import reset as reset_task
 
 pytestmark = pytest.mark.spark
 
@@ -92,7 +89,7 @@ def history(spark, path: Path) -> list[tuple[int, str]]:
 
 
 def test_full_refresh_clears_exactly_the_selected_nodes_and_keeps_delta_history(
-        spark, make_project, tauro, monkeypatch) -> None:
+        spark, make_project, tauro) -> None:
     project = make_project(PROJECT)
     (project / "data/landing/orders").mkdir(parents=True)
     (project / "data/landing/orders/1.json").write_text(LINES)
@@ -125,28 +122,25 @@ def test_full_refresh_clears_exactly_the_selected_nodes_and_keeps_delta_history(
     assert locked.exit_code == 2 and "another run of these checkpoints" in locked.stderr
     assert tree_hashes(project / "data") == everything
 
-    # On a terminal: the preview, then "no" changes nothing.
-    monkeypatch.setattr(reset_task, "stdin_is_terminal", lambda: True)
-    declined = CliRunner().invoke(main, ["reset", "--project-dir", str(project), "-s", "a+"],
-                                  input="n\n", catch_exceptions=False)
-    assert declined.exit_code == 1, declined.output + declined.stderr
-    preview = declined.output
-    assert "tauro reset clears 3 nodes: a, b, c" in preview
-    assert f"checkpoint: {chk / 'a'} -> moved aside to {chk / 'a'}.reset-" in preview
     a_version = history(spark, wh / "a")[-1][0]
-    assert (f"output: delta {wh / 'a'}: version {a_version}, 3 rows -> replaced by an empty "
-            "version (history kept: undo with RESTORE)") in preview
-    assert (f"dead letters: delta {project / 'data/dl'}: kept; what the node sends there "
-            "again is added to it") in preview
-    assert f"output: {project / 'data/files/c'} -> moved aside to" in preview
-    assert "Not touched: d" in preview
-    assert "Clear these now?" in declined.stderr and "Nothing was changed." in declined.stderr
-    assert tree_hashes(project / "data") == everything
+    dl_version = history(spark, project / "data/dl")[-1][0]
 
     # Confirmed with --yes: cleared, then run again from the start.
     refreshed = tauro("run", "--project-dir", project, "--full-refresh", "-s", "a+", "--yes",
                       "--include-side-outputs")
     assert refreshed.exit_code == 0, refreshed.output + refreshed.stderr
+    # The preview comes first (--yes only skips the question; tests/functional/
+    # test_reset_pty.py answers it "n" on a real terminal).
+    preview = refreshed.output
+    assert "tauro run --full-refresh clears 3 nodes: a, b, c" in preview
+    assert f"checkpoint: {chk / 'a'} -> moved aside to {chk / 'a'}.reset-" in preview
+    assert (f"output: delta {wh / 'a'}: version {a_version}, 3 rows -> replaced by an empty "
+            "version (history kept: undo with RESTORE)") in preview
+    assert (f"dead letters: delta {project / 'data/dl'}: version {dl_version}, 1 rows -> "
+            "replaced by an empty version") in preview
+    assert f"output: {project / 'data/files/c'} -> moved aside to" in preview
+    assert "Not touched: d" in preview
+    assert "Clear these now?" not in refreshed.stderr
     assert f"undo: RESTORE TABLE delta.`{wh / 'a'}` TO VERSION AS OF {a_version}" in \
         refreshed.output
     # Exactly the input rows: a new checkpoint gives a new query id, so batch 0 is written.

@@ -25,7 +25,13 @@ PROJECT = {
             paths: {warehouse: data/wh, checkpoints: data/chk}
     """,
     "nodes/a.yml": """
-        input: {format: rate}
+        input:
+          format: file_stream
+          path: data/landing
+          file_format: json
+          schema: "id BIGINT"
+          on_parse_error: dead_letter
+          dead_letter: {format: delta, path: data/dl}
         output: {format: delta, path: "{{ target.paths.warehouse }}/a"}
     """,
 }
@@ -54,6 +60,8 @@ def test_the_question_is_asked_on_a_terminal_and_no_changes_nothing(make_project
     assert f"checkpoint: {chk} -> moved aside to {chk}.reset-" in screen
     assert f"output: delta {project / 'data' / 'wh' / 'a'}: no table yet, nothing to clear" \
         in screen
+    assert (f"dead letters: delta {project / 'data' / 'dl'}: kept; what the node sends there "
+            "again is added to it (add --include-side-outputs to empty it first)") in screen
     assert "Nothing was changed." in screen
     assert (chk / "metadata").read_text() == '{"id":"x"}\n'
     assert not list(chk.parent.glob("a.reset-*"))
