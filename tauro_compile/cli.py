@@ -197,15 +197,17 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
               show_default=True)
 @click.option("--all-profiles", is_flag=True,
               help="Validate under every profile at once (CI); writes nothing.")
+@click.option("--no-cache", is_flag=True,
+              help="Compile from scratch; ignore and remove target/compile_cache.json.")
 @handle_errors
 @paused_gc
-def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, no_cache: bool, console: Any, **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
     if all_profiles:
         return run_compile_all_profiles(_options(**kw), console=console)
-    return run_compile(_options(**kw), output=output, console=console)
+    return run_compile(_options(**kw), output=output, console=console, use_cache=not no_cache)
 
 
 @main.command()

@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from tauro_compile.compiler import checks
 from tauro_compile.compiler.artifacts import write_compiled
+from tauro_compile.compiler.compile_cache import EnvironRecorder
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
-from tauro_compile.compiler.manifest import build_manifest, write_manifest
+from tauro_compile.compiler.manifest import build_manifest, render_manifest, write_manifest
 from tauro_compile.compiler.masking import secret_named_values
 from tauro_compile.compiler.problems import split_field, validation_problems
 from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
@@ -43,6 +44,7 @@ from tauro_compile.streaming.code_checks import ContractChecker, ReferenceChecke
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
 from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.probes import FileProbes
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.textfiles import read_text
 
@@ -82,6 +84,11 @@ class CompiledProject:
     sources: dict[str, DeclaredSource] = field(default_factory=dict)
     secret_values: tuple[str, ...] = ()   # values to mask in anything shown or written
     warnings: tuple[Problem, ...] = ()    # not refused (e.g. an option name Spark ignores)
+    # What the compile read beyond the project's files (for target/compile_cache.json):
+    env_names: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    env_whole: bool = field(default=False, repr=False, compare=False)  # iterated environ
+    probes: tuple[tuple[str, str, object], ...] = field(default=(), repr=False, compare=False)
+    manifest_text: str | None = field(default=None, repr=False, compare=False)  # as written
     _generations: list[list[str]] | None = field(default=None, repr=False, compare=False)
 
     def generations(self) -> list[list[str]]:
@@ -121,7 +128,10 @@ class CompiledProject:
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
                     environ: Mapping[str, str] | None = None) -> CompiledProject:
     """Compile the project of `options`; ProjectError with every problem, or UsageError."""
-    return _compile(options, write_artifacts, os.environ if environ is None else environ)
+    recorder = EnvironRecorder(os.environ if environ is None else environ)
+    compiled = _compile(options, write_artifacts, recorder)
+    return dataclasses.replace(compiled, env_names=tuple(sorted(recorder.names)),
+                               env_whole=recorder.whole)
 
 
 def _compile(options: ProjectOptions, write_artifacts: bool,
@@ -158,6 +168,7 @@ class _Compilation:
             sources=list(project.sources), environ=environ,
         )
         self._project_index: LineIndex | None = None
+        self.probes = FileProbes()
 
     def run(self, write_artifacts: bool) -> CompiledProject:
         project, problems = self.project, self.problems
@@ -186,7 +197,8 @@ class _Compilation:
         resolver = Resolver(drafts, sources, project_dir=project.project_dir,
                             checkpoint_root=self.profile.paths.get("checkpoints"),
                             profile_name=self.profile.name, contract_paths=project.contract_paths,
-                            source_names=list(project.sources), broken=loader.failed)
+                            source_names=list(project.sources), broken=loader.failed,
+                            exists=self.probes.exists)
         resolved = self._resolve(drafts, resolver)
         graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
         self._cycle_problem(graph, drafts)
@@ -216,17 +228,19 @@ class _Compilation:
         compiled = CompiledProject(project=project, profile=self.profile, nodes=nodes,
                                    graph=graph, selected=selected, target_dir=target_dir,
                                    sources=sources, secret_values=secrets,
-                                   warnings=tuple(_masked(w, secrets) for w in self.warnings))
+                                   warnings=tuple(_masked(w, secrets) for w in self.warnings),
+                                   probes=tuple(self.probes.records()))
         if write_artifacts:
-            write_manifest(build_manifest(compiled, self._invocation()), target_dir)
+            compiled.manifest_text = render_manifest(build_manifest(compiled, self._invocation()))
+            write_manifest(compiled.manifest_text, target_dir)
         return compiled
 
     # -- steps ---------------------------------------------------------------------------
 
     def _resolve(self, drafts: dict[str, NodeDraft], resolver: Resolver) -> dict[str, ResolvedNode]:
         resolved: dict[str, ResolvedNode] = {}
-        references = ReferenceChecker(self.project.project_dir)
-        contracts = ContractChecker(self.project.project_dir)
+        references = ReferenceChecker(self.project.project_dir, self.probes)
+        contracts = ContractChecker(self.project.project_dir, self.probes)
         for name, draft in drafts.items():
             self.problems.extend(checks.placeholder_problems(draft))
             node, found = resolver.resolve(draft)

@@ -75,6 +75,11 @@ class ManifestError(UsageError):
     """A manifest that is missing, unreadable or of a version this Tauro cannot read."""
 
 
+def generated_at() -> str:
+    """The manifest's `metadata.generated_at`: now, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def source_id(project: str, name: str) -> str:
     return f"source.{project}.{name}"
 
@@ -124,7 +129,7 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
         "metadata": {
             "manifest_version": MANIFEST_VERSION,
             "tauro_version": __version__,
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generated_at": generated_at(),
             "project_name": project,
             "profile": compiled.profile.name,
             "selected": list(compiled.selected),
@@ -152,11 +157,16 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_manifest(document: dict[str, Any], target_dir: Path) -> Path:
-    """Write the manifest into `target_dir` atomically; returns its path."""
-    path = target_dir / MANIFEST_FILE
+def render_manifest(document: dict[str, Any]) -> str:
+    """The manifest file's text."""
     # Compact: json's C encoder only runs without `indent` (5x faster on large projects).
-    write_atomically(path, json.dumps(document, separators=(",", ":"), default=str) + "\n")
+    return json.dumps(document, separators=(",", ":"), default=str) + "\n"
+
+
+def write_manifest(document: dict[str, Any] | str, target_dir: Path) -> Path:
+    """Write the manifest (a document or its text) into `target_dir` atomically; its path."""
+    path = target_dir / MANIFEST_FILE
+    write_atomically(path, document if isinstance(document, str) else render_manifest(document))
     return path
 
 
