@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -52,14 +53,45 @@ def _mask_pair(match: re.Match[str]) -> str:
 
 def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
                    substitute: Callable[[str], str] = lambda text: text,
-                   known_secrets: tuple[str, ...] = ()) -> Path:
-    """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone."""
+                   known_secrets: tuple[str, ...] = (), background: bool = False,
+                   ) -> Callable[[], Path]:
+    """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone.
+
+    A file is written only when its content changed. The texts are substituted and masked
+    here; with `background`, the file-system work runs in a thread (creating thousands of
+    files is mostly kernel time, which then overlaps the rest of the compile). Returns a
+    function that waits for the writing to end (re-raising its error) and gives the folder.
+    """
     folder = target_dir / COMPILED_DIR
+    contents = {name: mask_rendered(substitute(text), known_secrets) for name, text in texts.items()}
+    if not background:
+        _write_files(folder, contents, clean)
+        return lambda: folder
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _write_files(folder, contents, clean)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's wait
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="tauro-compiled-files")
+    thread.start()
+
+    def wait() -> Path:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return folder
+
+    return wait
+
+
+def _write_files(folder: Path, contents: Mapping[str, str], clean: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     existing = {entry.name for entry in os.scandir(folder)}
     base = str(folder)
-    for name, text in texts.items():
-        content = mask_rendered(substitute(text), known_secrets)
+    for name, content in contents.items():
         path = os.path.join(base, name + ".yml")
         if name + ".yml" in existing:
             with open(path, encoding="utf-8") as handle:
@@ -68,8 +100,7 @@ def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(content)
     if clean:
-        _remove_stale(folder, (f"{name}.yml" for name in texts))
-    return folder
+        _remove_stale(folder, (f"{name}.yml" for name in contents))
 
 
 def _remove_stale(folder: Path, keep: Iterable[str]) -> None:

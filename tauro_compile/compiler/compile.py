@@ -126,16 +126,20 @@ class CompiledProject:
 
 
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
-                    environ: Mapping[str, str] | None = None) -> CompiledProject:
-    """Compile the project of `options`; ProjectError with every problem, or UsageError."""
+                    environ: Mapping[str, str] | None = None,
+                    preread: Mapping[str, bytes] | None = None) -> CompiledProject:
+    """Compile the project of `options`; ProjectError with every problem, or UsageError.
+
+    `preread`: absolute path -> bytes of node and macro files already read (by the cache).
+    """
     recorder = EnvironRecorder(os.environ if environ is None else environ)
-    compiled = _compile(options, write_artifacts, recorder)
+    compiled = _compile(options, write_artifacts, recorder, preread)
     return dataclasses.replace(compiled, env_names=tuple(sorted(recorder.names)),
                                env_whole=recorder.whole)
 
 
-def _compile(options: ProjectOptions, write_artifacts: bool,
-             environ: Mapping[str, str]) -> CompiledProject:
+def _compile(options: ProjectOptions, write_artifacts: bool, environ: Mapping[str, str],
+             preread: Mapping[str, bytes] | None = None) -> CompiledProject:
     project = load_project(options.project_dir)
     project_context = {"name": project.name, "version": project.version,
                        "vars": dict(project.vars)}
@@ -147,7 +151,9 @@ def _compile(options: ProjectOptions, write_artifacts: bool,
     if not profile.spark.app_name:
         profile = dataclasses.replace(
             profile, spark=dataclasses.replace(profile.spark, app_name=f"tauro-{project.name}"))
-    return _Compilation(project, profile, options, project_context, environ).run(write_artifacts)
+    compilation = _Compilation(project, profile, options, project_context, environ)
+    compilation.preread = preread
+    return compilation.run(write_artifacts)
 
 
 class _Compilation:
@@ -169,14 +175,17 @@ class _Compilation:
         )
         self._project_index: LineIndex | None = None
         self.probes = FileProbes()
+        self.preread: Mapping[str, bytes] | None = None
 
     def run(self, write_artifacts: bool) -> CompiledProject:
         project, problems = self.project, self.problems
-        macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False)
+        macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False,
+                                 preread=self.preread)
         problems.extend(found)
         problems.extend(self.renderer.load_macros([(f.rel, f.text) for f in macros]))
         sources = self._declared_sources()
-        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
+        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True,
+                                preread=self.preread)
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
                             known_secrets=tuple(sorted(self.secrets)),
@@ -207,10 +216,24 @@ class _Compilation:
         self.secrets |= loader.unparsed_secrets
         secrets = tuple(sorted(self.secrets))
         target_dir = project.target_dir
-        if write_artifacts:
-            write_compiled(target_dir, loader.compiled, clean=not problems,
-                           substitute=lambda text: _substitute_text(text, resolver),
-                           known_secrets=secrets)
+        written = write_compiled(target_dir, loader.compiled, clean=not problems,
+                                 substitute=lambda text: _substitute_text(text, resolver),
+                                 known_secrets=secrets, background=True) \
+            if write_artifacts else None
+        try:  # the compiled files are written while the manifest is built
+            compiled = self._compiled(resolved, graph, sources, secrets, write_artifacts)
+        finally:
+            if written is not None:
+                written()  # compiled/ complete (or its error raised) before the manifest
+        if compiled.manifest_text is not None:
+            write_manifest(compiled.manifest_text, target_dir)
+        return compiled
+
+    def _compiled(self, resolved: dict[str, ResolvedNode], graph: NodeGraph,
+                  sources: dict[str, DeclaredSource], secrets: tuple[str, ...],
+                  write_artifacts: bool) -> CompiledProject:
+        """The compiled project (with its manifest text when artifacts are written)."""
+        project, problems, target_dir = self.project, self.problems, self.project.target_dir
         if problems:
             raise ProjectError([_masked(p, secrets) for p in problems.problems])
         nodes = {
@@ -232,7 +255,6 @@ class _Compilation:
                                    probes=tuple(self.probes.records()))
         if write_artifacts:
             compiled.manifest_text = render_manifest(build_manifest(compiled, self._invocation()))
-            write_manifest(compiled.manifest_text, target_dir)
         return compiled
 
     # -- steps ---------------------------------------------------------------------------

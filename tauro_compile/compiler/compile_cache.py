@@ -114,6 +114,7 @@ class Snapshot:
     project_dir: Path
     target_dir: Path
     key: str
+    files: dict[str, bytes]   # absolute path -> bytes of each node and macro file, as hashed
 
     @property
     def path(self) -> Path:
@@ -184,6 +185,7 @@ def snapshot(options: ProjectOptions) -> Snapshot | None:
     if not (_strings(node_paths) and _strings(macro_paths) and isinstance(target_path, str)):
         return None
     digest = hashlib.sha256()
+    files: dict[str, bytes] = {}
 
     def add(*parts: object) -> None:
         digest.update(json.dumps(parts, default=str).encode())
@@ -200,8 +202,13 @@ def snapshot(options: ProjectOptions) -> Snapshot | None:
     for dirs, suffixes in ((macro_paths, MACRO_SUFFIXES), (node_paths, NODE_SUFFIXES)):
         add(dirs, [os.path.isdir(project_dir / d) for d in dirs])
         for rel, full in walk_files(project_dir, dirs, suffixes).items():
-            add(rel, _file_digest(full))
-    return Snapshot(project_dir, project_dir / target_path, digest.hexdigest())
+            try:
+                with open(full, "rb") as handle:
+                    files[full] = data = handle.read()
+                add(rel, hashlib.sha256(data).hexdigest())
+            except OSError as exc:  # the compile reports it (and is not cached)
+                add(rel, f"error:{exc.errno}")
+    return Snapshot(project_dir, project_dir / target_path, digest.hexdigest(), files)
 
 
 def forget(target_dir: Path) -> None:

@@ -22,6 +22,7 @@ class NodeGraph:
     def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
         self._parents: dict[str, set[str]] = {name: set() for name in sorted(set(nodes))}
         self._children: dict[str, set[str]] = {name: set() for name in self._parents}
+        self._generations: list[list[str]] | None = None   # the graph never changes
         for up, down in edges:
             if up in self._parents and down in self._parents:
                 self._parents[down].add(up)
@@ -70,7 +71,9 @@ class NodeGraph:
 
         Raises GraphCycleError when the graph has a cycle.
         """
-        return topological_generations(self._parents)
+        if self._generations is None:
+            self._generations = topological_generations(self._parents)
+        return [list(generation) for generation in self._generations]
 
     def topological_order(self) -> list[str]:
         """The generations flattened: a stable start order."""

@@ -27,6 +27,7 @@ directory goes on `sys.path`, so `python: transforms.events:deduplicate` imports
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, ProjectError, UsageError
 from tauro_compile.streaming.config import ConfigModel, FailurePolicy, StreamingConfig
-from tauro_compile.textfiles import ENCODING_HINT, EncodingProblem, read_text
+from tauro_compile.textfiles import ENCODING_HINT, EncodingProblem, decode_text, read_text
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -166,8 +167,13 @@ def read_project_text(path: Path, shown: str) -> str:
 
 
 def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
-             *, required: bool) -> tuple[list[ProjectFile], list[Problem]]:
-    """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped."""
+             *, required: bool, preread: Mapping[str, bytes] | None = None,
+             ) -> tuple[list[ProjectFile], list[Problem]]:
+    """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped.
+
+    `preread` maps absolute paths to bytes already read (by the compile cache, which hashed
+    them): those files are not read again.
+    """
     root = project.project_dir
     problems: list[Problem] = []
     for directory in dirs:
@@ -181,7 +187,8 @@ def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
     result = []
     for rel in found:
         try:
-            text = read_text(found[rel])
+            data = preread.get(found[rel]) if preread else None
+            text = read_text(found[rel]) if data is None else decode_text(data)
         except EncodingProblem as exc:
             problems.append(encoding_problem(exc, rel))
             continue

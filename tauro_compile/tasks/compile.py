@@ -40,7 +40,7 @@ def run_compile(options: ProjectOptions, output: str = "text", console: Console 
     from tauro_compile.compiler.compile import compile_project
 
     try:
-        compiled = compile_project(options)
+        compiled = compile_project(options, preread=snapshot.files if snapshot else None)
     except BaseException:
         if snapshot is not None:
             compile_cache.forget(snapshot.target_dir)

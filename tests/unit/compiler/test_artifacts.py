@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tauro_compile.compiler.artifacts import mask_rendered, write_compiled
 
 
@@ -32,3 +34,14 @@ def test_write_compiled_cleans_only_on_request(tmp_path):
     assert (tmp_path / "compiled" / "a.yml").read_text() == "x: 3\n"
     write_compiled(tmp_path, {"a": "x: 3\n"}, clean=True)
     assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == ["a.yml"]
+
+
+def test_background_write_waits_and_reraises(tmp_path):
+    wait = write_compiled(tmp_path, {"a": "x: 1\n"}, clean=True, background=True)
+    assert wait() == tmp_path / "compiled"
+    assert (tmp_path / "compiled" / "a.yml").read_text() == "x: 1\n"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    wait = write_compiled(blocked, {"a": "x: 1\n"}, clean=True, background=True)
+    with pytest.raises(OSError):
+        wait()
