@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +127,7 @@ class CompiledProject:
 
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
                     environ: Mapping[str, str] | None = None,
-                    preread: Mapping[str, bytes] | None = None) -> CompiledProject:
+                    preread: MutableMapping[str, bytes] | None = None) -> CompiledProject:
     """Compile the project of `options`; ProjectError with every problem, or UsageError.
 
     `preread`: absolute path -> bytes of node and macro files already read (by the cache).
@@ -139,7 +139,7 @@ def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
 
 
 def _compile(options: ProjectOptions, write_artifacts: bool, environ: Mapping[str, str],
-             preread: Mapping[str, bytes] | None = None) -> CompiledProject:
+             preread: MutableMapping[str, bytes] | None = None) -> CompiledProject:
     project = load_project(options.project_dir)
     project_context = {"name": project.name, "version": project.version,
                        "vars": dict(project.vars)}
@@ -175,7 +175,7 @@ class _Compilation:
         )
         self._project_index: LineIndex | None = None
         self.probes = FileProbes()
-        self.preread: Mapping[str, bytes] | None = None
+        self.preread: MutableMapping[str, bytes] | None = None
 
     def run(self, write_artifacts: bool) -> CompiledProject:
         project, problems = self.project, self.problems

@@ -100,11 +100,11 @@ class Hit:
     plan_text: str
     plan_json: str
     warnings: list[str]
-    manifest_prefix: str
-    manifest_suffix: str
+    manifest_prefix: str     # up to `"generated_at":`, included
+    manifest_suffix: str     # from the comma after its value
 
     def manifest_text(self, generated_at: str) -> str:
-        return self.manifest_prefix + _STAMP + json.dumps(generated_at) + self.manifest_suffix
+        return self.manifest_prefix + json.dumps(generated_at) + self.manifest_suffix
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Snapshot:
         """The cached result when every input is as it was; None otherwise."""
         try:
             with open(self.path, encoding="utf-8") as handle:
-                meta_line, plan_text, plan_json, prefix, suffix = handle.read().split("\n", 4)
+                meta_line, plan_text, plan_json, manifest = handle.read().split("\n", 3)
             meta = json.loads(meta_line)
         except (OSError, ValueError):
             return None
@@ -139,33 +139,35 @@ class Snapshot:
             return None
         if _compiled_state(self.target_dir) != meta["compiled"]:
             return None
-        return Hit(json.loads(plan_text), plan_json, meta["warnings"], prefix, suffix + "\n")
+        start, end = meta["stamp"]
+        return Hit(json.loads(plan_text), plan_json, meta["warnings"], manifest[:start],
+                   manifest[end:])
 
     def store(self, compiled: CompiledProject, plan_text: str, document: dict[str, Any],
               warnings: list[str], environ: Mapping[str, str]) -> None:
         """Write the cache for a successful compile (nothing when it cannot be trusted)."""
         text = compiled.manifest_text
-        if text is None or compiled.env_whole or _STAMP not in text:
+        found = text.find(_STAMP) if text is not None else -1
+        if text is None or compiled.env_whole or found < 0:
             forget(self.target_dir)
             return
-        head, _, tail = text.partition(_STAMP)
-        stamp, comma, rest = tail.partition(",")   # the value is a plain ISO string
+        start = found + len(_STAMP)
+        end = text.index(",", start)   # the stamp is a plain ISO string: no comma inside
         salt = secrets.token_bytes(16)
         names = sorted({*compiled.env_names, PROFILE_ENV})
         meta = {
             "format": CACHE_FORMAT, "key": self.key, "salt": salt.hex(), "env_names": names,
             "env_digest": _env_digest(names, environ, salt),
-            "probes": [list(p) for p in compiled.probes],
+            "probes": [list(p) for p in compiled.probes], "stamp": [start, end],
             "warnings": warnings, "compiled": _compiled_state(self.target_dir),
         }
-        body = "\n".join([
-            json.dumps(meta, separators=(",", ":")), json.dumps(plan_text),
-            json.dumps(document, separators=(",", ":"), default=str), head,
-            comma + rest.removesuffix("\n"),
-        ])
         from tauro_compile.compiler.manifest import write_atomically
 
-        write_atomically(self.path, body)
+        # Piece by piece: no copy of the (large) manifest text is made.
+        write_atomically(self.path, (
+            json.dumps(meta, separators=(",", ":")), "\n", json.dumps(plan_text), "\n",
+            json.dumps(document, separators=(",", ":"), default=str), "\n", text,
+        ))
 
 
 def snapshot(options: ProjectOptions) -> Snapshot | None:

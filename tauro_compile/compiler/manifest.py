@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,14 +143,18 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename: readers never see half a file."""
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order) to `path` through a temp file and a rename:
+    readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would ignore the umask
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

@@ -27,7 +27,7 @@ directory goes on `sys.path`, so `python: transforms.events:deduplicate` imports
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,12 +167,12 @@ def read_project_text(path: Path, shown: str) -> str:
 
 
 def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
-             *, required: bool, preread: Mapping[str, bytes] | None = None,
+             *, required: bool, preread: MutableMapping[str, bytes] | None = None,
              ) -> tuple[list[ProjectFile], list[Problem]]:
     """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped.
 
     `preread` maps absolute paths to bytes already read (by the compile cache, which hashed
-    them): those files are not read again.
+    them): those files are not read again, and their entries are taken out (memory).
     """
     root = project.project_dir
     problems: list[Problem] = []
@@ -187,7 +187,7 @@ def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
     result = []
     for rel in found:
         try:
-            data = preread.get(found[rel]) if preread else None
+            data = preread.pop(found[rel], None) if preread else None
             text = read_text(found[rel]) if data is None else decode_text(data)
         except EncodingProblem as exc:
             problems.append(encoding_problem(exc, rel))
