@@ -103,6 +103,11 @@ def _write_files(folder: Path, contents: Mapping[str, str], clean: bool) -> None
         _remove_stale(folder, (f"{name}.yml" for name in contents))
 
 
+def remove_stale(target_dir: Path, names: Iterable[str]) -> None:
+    """Delete the compiled files of nodes other than `names` (after a valid compile)."""
+    _remove_stale(target_dir / COMPILED_DIR, (f"{name}.yml" for name in names))
+
+
 def _remove_stale(folder: Path, keep: Iterable[str]) -> None:
     wanted = set(keep)
     for entry in os.scandir(folder):

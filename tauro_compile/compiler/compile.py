@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from tauro_compile.compiler import checks
-from tauro_compile.compiler.artifacts import write_compiled
+from tauro_compile.compiler.artifacts import remove_stale, write_compiled
 from tauro_compile.compiler.compile_cache import EnvironRecorder
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
@@ -208,23 +208,27 @@ class _Compilation:
                             profile_name=self.profile.name, contract_paths=project.contract_paths,
                             source_names=list(project.sources), broken=loader.failed,
                             exists=self.probes.exists)
-        resolved = self._resolve(drafts, resolver)
-        graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
-        self._cycle_problem(graph, drafts)
         for draft in drafts.values():
             self.secrets.update(draft.secrets)
         self.secrets |= loader.unparsed_secrets
         secrets = tuple(sorted(self.secrets))
         target_dir = project.target_dir
-        written = write_compiled(target_dir, loader.compiled, clean=not problems,
+        # The compiled files are written in a thread while the checks run and the manifest
+        # is built (creating thousands of files is mostly kernel time).
+        written = write_compiled(target_dir, loader.compiled, clean=False,
                                  substitute=lambda text: _substitute_text(text, resolver),
                                  known_secrets=secrets, background=True) \
             if write_artifacts else None
-        try:  # the compiled files are written while the manifest is built
+        try:
+            resolved = self._resolve(drafts, resolver)
+            graph = NodeGraph(drafts, ((up, n) for n, d in drafts.items() for up in d.refs))
+            self._cycle_problem(graph, drafts)
             compiled = self._compiled(resolved, graph, sources, secrets, write_artifacts)
         finally:
             if written is not None:
                 written()  # compiled/ complete (or its error raised) before the manifest
+                if not problems:  # files of nodes that are gone, only by a valid compile
+                    remove_stale(target_dir, loader.compiled)
         if compiled.manifest_text is not None:
             write_manifest(compiled.manifest_text, target_dir)
         return compiled
