@@ -9,6 +9,7 @@ secret-like keys, and the values of secret-like keys written literally become `*
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -51,10 +52,57 @@ def _mask_pair(match: re.Match[str]) -> str:
     return f'{match.group("lead")}{quote}{match.group("key")}{quote}{match.group("sep")}"{MASK}"'
 
 
+class Precreator:
+    """Creates, in a thread, the empty compiled files a compile is about to write.
+
+    On a fresh `target/`, creating thousands of files is mostly kernel time; started as soon
+    as the node files are known (one per file stem: a node's default name), it overlaps the
+    rendering and parsing. Only files that did not exist are created (`O_EXCL`), and
+    `discard_unused` deletes those of them no node ended up writing, whatever the compile's
+    outcome, so nothing is left behind that a compile without it would not have written.
+    """
+
+    def __init__(self, target_dir: Path, names: Iterable[str]) -> None:
+        self.folder = target_dir / COMPILED_DIR
+        self.created: set[str] = set()
+        self._thread = threading.Thread(target=self._create, args=(sorted(set(names)),),
+                                        name="tauro-compiled-precreate")
+        self._thread.start()
+
+    def _create(self, names: list[str]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # the writer reports what is wrong with the folder
+        base = str(self.folder)
+        for name in names:
+            try:
+                fd = os.open(os.path.join(base, name + ".yml"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError:
+                continue
+            os.close(fd)
+            self.created.add(name)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def discard_unused(self, written: Iterable[str]) -> None:
+        """Delete the files this created that were not written: not among the names handed
+        to the writer, or still empty (a compiled node file is never empty)."""
+        self.join()
+        wanted = set(written)
+        for name in self.created:
+            path = self.folder / f"{name}.yml"
+            with contextlib.suppress(FileNotFoundError):
+                if name not in wanted or path.stat().st_size == 0:
+                    os.unlink(path)
+
+
 def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
                    substitute: Callable[[str], str] = lambda text: text,
                    known_secrets: tuple[str, ...] = (), background: bool = False,
-                   ) -> Callable[[], Path]:
+                   precreated: Precreator | None = None) -> Callable[[], Path]:
     """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone.
 
     A file is written only when its content changed. The texts are substituted and masked
@@ -65,13 +113,17 @@ def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
     folder = target_dir / COMPILED_DIR
     contents = {name: mask_rendered(substitute(text), known_secrets) for name, text in texts.items()}
     if not background:
-        _write_files(folder, contents, clean)
+        if precreated is not None:
+            precreated.join()
+        _write_files(folder, contents, clean, precreated.created if precreated else set())
         return lambda: folder
     failure: list[BaseException] = []
 
     def work() -> None:
         try:
-            _write_files(folder, contents, clean)
+            if precreated is not None:
+                precreated.join()
+            _write_files(folder, contents, clean, precreated.created if precreated else set())
         except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's wait
             failure.append(exc)
 
@@ -87,13 +139,18 @@ def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
     return wait
 
 
-def _write_files(folder: Path, contents: Mapping[str, str], clean: bool) -> None:
+def _write_files(folder: Path, contents: Mapping[str, str], clean: bool,
+                 empty: set[str]) -> None:
+    """Write the files whose content differs; `empty`: names just created empty."""
     folder.mkdir(parents=True, exist_ok=True)
     existing = {entry.name for entry in os.scandir(folder)}
     base = str(folder)
     for name, content in contents.items():
         path = os.path.join(base, name + ".yml")
-        if name + ".yml" in existing:
+        if name in empty:
+            if not content:
+                continue
+        elif name + ".yml" in existing:
             with open(path, encoding="utf-8") as handle:
                 if handle.read() == content:
                     continue

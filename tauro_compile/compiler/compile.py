@@ -13,13 +13,13 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from tauro_compile.compiler import checks
-from tauro_compile.compiler.artifacts import remove_stale, write_compiled
+from tauro_compile.compiler.artifacts import Precreator, remove_stale, write_compiled
 from tauro_compile.compiler.compile_cache import EnvironRecorder
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
@@ -32,6 +32,7 @@ from tauro_compile.compiler.project import (
     NODE_SUFFIXES,
     PROJECT_FILE,
     ProjectConfig,
+    ProjectFile,
     discover,
     load_project,
 )
@@ -176,16 +177,29 @@ class _Compilation:
         self._project_index: LineIndex | None = None
         self.probes = FileProbes()
         self.preread: MutableMapping[str, bytes] | None = None
+        self._written: list[str] = []   # compiled file names handed to the writer
 
     def run(self, write_artifacts: bool) -> CompiledProject:
+        project = self.project
+        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True,
+                                preread=self.preread)
+        precreated = Precreator(project.target_dir, (PurePosixPath(f.rel).stem for f in files)) \
+            if write_artifacts else None
+        try:
+            return self._run(files, found, write_artifacts, precreated)
+        finally:
+            if precreated is not None:
+                precreated.discard_unused(self._written)
+
+    def _run(self, files: list[ProjectFile], found_files: list[Problem], write_artifacts: bool,
+             precreated: Precreator | None) -> CompiledProject:
         project, problems = self.project, self.problems
         macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False,
                                  preread=self.preread)
         problems.extend(found)
         problems.extend(self.renderer.load_macros([(f.rel, f.text) for f in macros]))
         sources = self._declared_sources()
-        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True,
-                                preread=self.preread)
+        found = found_files
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
                             known_secrets=tuple(sorted(self.secrets)),
@@ -217,8 +231,9 @@ class _Compilation:
         # is built (creating thousands of files is mostly kernel time).
         written = write_compiled(target_dir, loader.compiled, clean=False,
                                  substitute=lambda text: _substitute_text(text, resolver),
-                                 known_secrets=secrets, background=True) \
-            if write_artifacts else None
+                                 known_secrets=secrets, background=True,
+                                 precreated=precreated) if write_artifacts else None
+        self._written = list(loader.compiled) if write_artifacts else []
         try:
             resolved = self._resolve(drafts, resolver)
             graph = NodeGraph(drafts, ((up, n) for n, d in drafts.items() for up in d.refs))

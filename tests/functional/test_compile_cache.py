@@ -330,3 +330,25 @@ def test_warm_compile_imports_neither_pydantic_nor_jinja(make_project, tauro):
     assert "HEAVY ['pydantic', 'jinja2']" in runs[0].stderr  # cold: the compiler ran
     assert "HEAVY []" in runs[1].stderr                       # warm: from the cache
     assert runs[0].stdout == runs[1].stdout and "Wrote" in runs[1].stdout
+
+
+def test_a_fresh_target_gets_exactly_the_compiled_files_of_the_nodes(make_project, tauro):
+    files = dict(PROJECT)
+    files["nodes/marts.yml"] = """
+        nodes:
+          - name: totals
+            input: {ref: raw_orders}
+            output: {format: delta, path: data/wh/totals}
+    """
+    project = make_project(files)
+    assert tauro("compile", "--project-dir", project).exit_code == 0
+    compiled = project / "target" / "compiled"
+    assert sorted(p.name for p in compiled.iterdir()) == [
+        "clean_orders.yml", "raw_orders.yml", "totals.yml"]  # no marts.yml
+    assert all(p.stat().st_size > 0 for p in compiled.iterdir())
+
+    broken = make_project({**files, "nodes/bad.yml": "input: {{ nope( }}\n"}, name="broken")
+    result = tauro("compile", "--project-dir", broken)
+    assert result.exit_code == 2 and "Jinja syntax error" in result.output
+    names = sorted(p.name for p in (broken / "target" / "compiled").iterdir())
+    assert names == ["clean_orders.yml", "raw_orders.yml", "totals.yml"]  # no empty bad.yml
