@@ -98,6 +98,45 @@ streaming:
 
 JOIN = "      LEFT SEMI JOIN {{{{ ref('{dep}') }}}} AS {alias} ON id = {alias}.id\n"
 
+# The same project for dbt-core (`--dbt`): same DAG, same Jinja features (var, env_var, if,
+# for, a macro, ref/source), one model per node, parsed by `dbt parse --no-partial-parse`.
+DBT_PROJECT = """\
+name: bench
+version: "1.0.0"
+profile: bench
+model-paths: [models]
+macro-paths: [macros]
+vars:
+  currency: EUR
+  columns: [id, user_id, amount, event_time]
+"""
+
+DBT_PROFILES = """\
+bench:
+  target: dev
+  outputs:
+    dev: {type: duckdb, path: bench.duckdb, threads: 1}
+"""
+
+DBT_SOURCES = """\
+version: 2
+sources:
+  - name: landing
+    tables:
+      - name: events
+"""
+
+DBT_MODEL = """\
+-- synthetic node {index} of layer {layer}
+{{{{ config(materialized='view', tags=['bench', 'layer_{layer}']{{% if {index} % 2 == 0 %}} + ['even']{{% endif %}}) }}}}
+SELECT {{% for c in var('columns') %}}{{{{ c }}}}, {{% endfor %}}
+       {{{{ amount_in('amount', var('currency')) }}}} AS amount_{{{{ var('currency') | lower }}}}
+FROM {source}
+{joins}{{% if env_var('BENCH_FILTER', 'on') == 'on' %}}WHERE user_id IS NOT NULL{{% endif %}}
+"""
+
+DBT_JOIN = "LEFT SEMI JOIN {{{{ ref('{dep}') }}}} AS {alias} ON id = {alias}.id\n"
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -162,6 +201,47 @@ def generate_project(directory: Path, n: int, seed: int = 42) -> int:
             NODE.format(index=i, layer=layer, name=name, input=input_text, joins=joins)
         )
     return edges
+
+
+def generate_dbt_project(directory: Path, n: int, seed: int = 42) -> None:
+    """The dbt-core twin of `generate_project` (same seed: same DAG)."""
+    rng = random.Random(seed)
+    (directory / "models").mkdir(parents=True)
+    (directory / "macros").mkdir()
+    (directory / "dbt_project.yml").write_text(DBT_PROJECT)
+    (directory / "profiles.yml").write_text(DBT_PROFILES)
+    (directory / "models" / "sources.yml").write_text(DBT_SOURCES)
+    (directory / "macros" / "bench.sql").write_text(MACROS)
+    names = [f"n_{i:05d}" for i in range(n)]
+    for i, name in enumerate(names):
+        layer = i // LAYER_WIDTH
+        earlier = names[: layer * LAYER_WIDTH]
+        if not earlier:
+            source, joins = "{{ source('landing', 'events') }}", ""
+        else:
+            deps = rng.sample(earlier[-4 * LAYER_WIDTH:], k=min(len(earlier), rng.randint(1, 3)))
+            source = "{{ ref('" + deps[0] + "') }}"
+            joins = "".join(DBT_JOIN.format(dep=d, alias=f"d{k}") for k, d in enumerate(deps[1:]))
+        layer_dir = directory / "models" / f"layer_{layer:03d}"
+        layer_dir.mkdir(exist_ok=True)
+        (layer_dir / f"{name}.sql").write_text(
+            DBT_MODEL.format(index=i, layer=layer, source=source, joins=joins))
+
+
+def measure_dbt(dbt: str, n: int, runs: int, workdir: Path) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `dbt parse --no-partial-parse` on the twin project."""
+    project = workdir / f"dbt_{n}"
+    generate_dbt_project(project, n)
+    command = [dbt, "parse", "--no-partial-parse", "--project-dir", str(project),
+               "--profiles-dir", str(project)]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    walls, cpus = [], []
+    for _ in range(runs):
+        shutil.rmtree(project / "target", ignore_errors=True)
+        wall, cpu, _ = run_once(command, env)
+        walls.append(wall)
+        cpus.append(cpu)
+    return walls, cpus
 
 
 def tauro_command() -> list[str]:
@@ -283,8 +363,24 @@ def _busy_warning(load: tuple[tuple[float, ...], tuple[float, ...]],
             "targets.", ""]
 
 
+def dbt_lines(results: list[Measurement],
+              dbt: dict[int, tuple[list[float], list[float]]]) -> list[str]:
+    """Tauro's cold compile against `dbt parse --no-partial-parse` of the twin project."""
+    by_n = {m.nodes: m for m in results}
+    out = []
+    for n, (walls, cpus) in sorted(dbt.items()):
+        m = by_n[n]
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        out.append(f"- N={n}: `dbt parse --no-partial-parse` median {wall:.3f} s wall, "
+                   f"{cpu:.3f} s CPU ({len(walls)} runs); Tauro's cold compile is "
+                   f"**{wall / m.median:.1f}x** faster by wall, {cpu / m.cpu:.1f}x by CPU "
+                   "(target >= 20x)")
+    return out
+
+
 def report(results: list[Measurement], argv: list[str], runs: int,
-           load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
+           load: tuple[tuple[float, ...], tuple[float, ...]],
+           dbt: dict[int, tuple[list[float], list[float]]] | None = None) -> str:
     info = machine()
     command = shlex.join([".venv/bin/python", "bench/compile_bench.py", *argv])
     compile_cmd = shlex.join([*(Path(c).name if i == 0 else c for i, c in enumerate(tauro_command())),
@@ -320,6 +416,8 @@ def report(results: list[Measurement], argv: list[str], runs: int,
         "",
         *verdicts(results),
         "",
+        *(["dbt-core (same DAG and Jinja features, dbt-duckdb adapter, parse only, "
+           "timed right after Tauro's runs of the same size):", "", *dbt_lines(results, dbt), ""] if dbt else []),
     ])
 
 
@@ -331,10 +429,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="markdown report to write ('-' for none)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="generate the projects here and keep them")
+    parser.add_argument("--dbt", default=None,
+                        help="a `dbt` executable (with dbt-duckdb) to time `dbt parse` on the "
+                        "twin project of each size")
+    parser.add_argument("--dbt-runs", type=int, default=2)
     args_list = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(args_list)
 
     results: list[Measurement] = []
+    dbt: dict[int, tuple[list[float], list[float]]] = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tauro-bench-") as tmp:
         workdir = args.keep or Path(tmp)
@@ -342,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in sorted(args.sizes):
             m = measure(n, args.runs, workdir)
             results.append(m)
+            if args.dbt:
+                dbt[n] = measure_dbt(args.dbt, n, args.dbt_runs, workdir)
+                print(f"N={n:>5}: dbt parse median {statistics.median(dbt[n][0]):.3f} s",
+                      flush=True)
             print(f"N={n:>5}: first {m.first:.3f} s, median {m.median:.3f} s, "
                   f"cpu {m.cpu:.3f} s, warm median {m.warm:.3f} s, peak {m.peak_mb:.0f} MB",
                   flush=True)
@@ -350,9 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print()
     print("\n".join(verdicts(results)))
+    if dbt:
+        print("\n".join(dbt_lines(results, dbt)))
     if str(args.output) != "-":
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report(results, args_list, args.runs, (load_before, load_after)))
+        args.output.write_text(report(results, args_list, args.runs, (load_before, load_after), dbt))
         print(f"\nwrote {args.output}")
     return 0
 
