@@ -72,10 +72,13 @@ class Precreator:
     def _create(self, names: list[str]) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            existing = set(os.listdir(self.folder))
         except OSError:
             return  # the writer reports what is wrong with the folder
         base = str(self.folder)
         for name in names:
+            if name + ".yml" in existing:
+                continue
             try:
                 fd = os.open(os.path.join(base, name + ".yml"),
                              os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
