@@ -36,6 +36,7 @@ from tauro_compile.compiler.project import (
     discover,
     load_project,
 )
+from tauro_compile.compiler.provenance import Layer, relocate
 from tauro_compile.compiler.rendering import TOKEN, Renderer
 from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNode, Resolver
 from tauro_compile.compiler.selector import SelectableNode, select_nodes
@@ -90,6 +91,8 @@ class CompiledProject:
     env_whole: bool = field(default=False, repr=False, compare=False)  # iterated environ
     probes: tuple[tuple[str, str, object], ...] = field(default=(), repr=False, compare=False)
     manifest_text: str | None = field(default=None, repr=False, compare=False)  # as written
+    # node name -> its config layers, lowest first (provenance; built only when called)
+    layers: Callable[[str], list[Layer]] | None = field(default=None, repr=False, compare=False)
     _generations: list[list[str]] | None = field(default=None, repr=False, compare=False)
 
     def generations(self) -> list[list[str]]:
@@ -203,7 +206,9 @@ class _Compilation:
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
                             known_secrets=tuple(sorted(self.secrets)),
-                            profile_name=self.profile.name)
+                            profile_name=self.profile.name, profile_file=self.profile.file,
+                            locate_override=self.profile.locate_override,
+                            locate_project=self._project_line)
         for unreadable in found:  # files that could not be read: their nodes are not unknown
             if unreadable.file:
                 loader.mark_failed(project.project_dir / unreadable.file)
@@ -238,7 +243,8 @@ class _Compilation:
             resolved = self._resolve(drafts, resolver)
             graph = NodeGraph(drafts, ((up, n) for n, d in drafts.items() for up in d.refs))
             self._cycle_problem(graph, drafts)
-            compiled = self._compiled(resolved, graph, sources, secrets, write_artifacts)
+            compiled = self._compiled(resolved, graph, sources, secrets, loader,
+                                      write_artifacts)
         finally:
             if written is not None:
                 written()  # compiled/ complete (or its error raised) before the manifest
@@ -250,11 +256,11 @@ class _Compilation:
 
     def _compiled(self, resolved: dict[str, ResolvedNode], graph: NodeGraph,
                   sources: dict[str, DeclaredSource], secrets: tuple[str, ...],
-                  write_artifacts: bool) -> CompiledProject:
+                  loader: NodeLoader, write_artifacts: bool) -> CompiledProject:
         """The compiled project (with its manifest text when artifacts are written)."""
         project, problems, target_dir = self.project, self.problems, self.project.target_dir
         if problems:
-            raise ProjectError([_masked(p, secrets) for p in problems.problems])
+            raise ProjectError([_masked(p, secrets) for p in _relocated(problems, loader)])
         nodes = {
             name: CompiledNode(
                 name=name, unique_id=f"{project.name}.{name}", file=node.draft.file,
@@ -270,8 +276,9 @@ class _Compilation:
         compiled = CompiledProject(project=project, profile=self.profile, nodes=nodes,
                                    graph=graph, selected=selected, target_dir=target_dir,
                                    sources=sources, secret_values=secrets,
-                                   warnings=tuple(_masked(w, secrets) for w in self.warnings),
-                                   probes=tuple(self.probes.records()))
+                                   warnings=tuple(_masked(w, secrets) for w in
+                                                  _relocated(self.warnings, loader)),
+                                   layers=loader.layers, probes=tuple(self.probes.records()))
         if write_artifacts:
             compiled.manifest_text = render_manifest(build_manifest(compiled, self._invocation()))
         return compiled
@@ -422,6 +429,14 @@ class _Compilation:
             "select": list(options.select), "exclude": list(options.exclude),
             "vars": dict(options.vars),
         }
+
+
+def _relocated(problems: ProblemList | list[Problem], loader: NodeLoader) -> list[Problem]:
+    """Problems of a value a profile override set, pointed at that line of profiles.yml."""
+    found = problems.problems if isinstance(problems, ProblemList) else problems
+    if not loader.star and not loader.tag_overrides and not loader.named:
+        return list(found)
+    return relocate(found, loader.layers, keep=lambda p: id(p) in loader.node_file_problems)
 
 
 def _substitute_text(text: str, resolver: Resolver) -> str:

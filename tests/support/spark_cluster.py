@@ -201,6 +201,11 @@ CONNECT_SERVER_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.connect.grpc.binding.address": "127.0.0.1",
     "spark.scheduler.mode": "FAIR",
+    # As a local Tauro session has (session.LOCAL_DEFAULTS): Delta's default of 50 snapshot
+    # tasks per table read costs minutes on 2 cores.
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # The suite's JIT options (support/jvm_options.py): short jobs, fast start.
+    "spark.driver.extraJavaOptions": C1_ONLY,
 }
 
 
