@@ -1,15 +1,15 @@
-"""The DAG of a project's nodes: a small class over two adjacency maps, with stable ordering.
+"""The DAG of a project's nodes: a small class over `networkx.DiGraph` with stable ordering.
 
 Every listing this class returns breaks ties by node name, so `tauro compile`, `tauro ls`
-and `tauro graph` print the same thing on every run and on every machine. Plain dicts of
-sets rather than networkx: importing networkx cost `tauro compile` ~75 ms of its start-up,
-and the compiler needs only ordering, reachability and one cycle.
+and `tauro graph` print the same thing on every run and on every machine.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+
+import networkx as nx
 
 from tauro_compile.streaming.plan import CycleError, topological_generations
 
@@ -20,51 +20,54 @@ class NodeGraph:
     """Nodes and `(upstream, downstream)` edges; an edge is kept only if both ends are nodes."""
 
     def __init__(self, nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> None:
-        self._parents: dict[str, set[str]] = {name: set() for name in sorted(set(nodes))}
-        self._children: dict[str, set[str]] = {name: set() for name in self._parents}
+        graph: nx.DiGraph = nx.DiGraph()
+        graph.add_nodes_from(sorted(set(nodes)))
+        graph.add_edges_from(
+            sorted((up, down) for up, down in set(edges) if up in graph and down in graph)
+        )
+        self._graph = graph
         self._generations: list[list[str]] | None = None   # the graph never changes
-        for up, down in edges:
-            if up in self._parents and down in self._parents:
-                self._parents[down].add(up)
-                self._children[up].add(down)
 
     @property
     def nodes(self) -> list[str]:
         """Every node name, sorted."""
-        return list(self._parents)
+        return sorted(self._graph.nodes)
 
     @property
     def edges(self) -> list[tuple[str, str]]:
         """Every `(upstream, downstream)` edge, sorted."""
-        return sorted((up, down) for up, downs in self._children.items() for down in downs)
+        return sorted(self._graph.edges)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._parents
+        return name in self._graph
 
     def __len__(self) -> int:
-        return len(self._parents)
+        return self._graph.number_of_nodes()
 
     def parents(self, name: str) -> list[str]:
         """The direct upstream nodes of `name`, sorted."""
-        return sorted(self._parents[name])
+        return sorted(self._graph.predecessors(name))
 
     def children(self, name: str) -> list[str]:
         """The direct downstream nodes of `name`, sorted."""
-        return sorted(self._children[name])
+        return sorted(self._graph.successors(name))
 
     def ancestors(self, name: str, depth: int | None = None) -> set[str]:
         """Upstream nodes of `name` (not itself), at most `depth` edges away when given."""
-        return _within(self._parents.__getitem__, name, depth)
+        if depth is None:
+            return set(nx.ancestors(self._graph, name))
+        return _within(self._graph.predecessors, name, depth)
 
     def descendants(self, name: str, depth: int | None = None) -> set[str]:
         """Downstream nodes of `name` (not itself), at most `depth` edges away when given."""
-        return _within(self._children.__getitem__, name, depth)
+        if depth is None:
+            return set(nx.descendants(self._graph, name))
+        return _within(self._graph.successors, name, depth)
 
     def subgraph(self, names: Iterable[str]) -> NodeGraph:
         """The graph induced by `names` (unknown names are ignored)."""
-        keep = {n for n in names if n in self._parents}
-        return NodeGraph(keep, ((up, down) for down in keep for up in self._parents[down]
-                                if up in keep))
+        keep = {n for n in names if n in self._graph}
+        return NodeGraph(keep, self._graph.subgraph(keep).edges)
 
     def generations(self) -> list[list[str]]:
         """Topological generations: every node comes after all its parents; each sorted by name.
@@ -72,7 +75,11 @@ class NodeGraph:
         Raises GraphCycleError when the graph has a cycle.
         """
         if self._generations is None:
-            self._generations = topological_generations(self._parents)
+            try:
+                self._generations = topological_generations(
+                    {name: list(self._graph.predecessors(name)) for name in self._graph})
+            except CycleError:
+                raise GraphCycleError(self.find_cycle() or []) from None
         return [list(generation) for generation in self._generations]
 
     def topological_order(self) -> list[str]:
@@ -82,10 +89,13 @@ class NodeGraph:
     def find_cycle(self) -> list[str] | None:
         """One cycle as a closed path starting at its smallest name (`[a, b, a]`), or None."""
         try:
-            topological_generations(self._parents)
-        except CycleError as exc:
-            return exc.cycle or None
-        return None
+            edges = nx.find_cycle(self._graph)
+        except nx.NetworkXNoCycle:
+            return None
+        path = [up for up, _ in edges]
+        start = path.index(min(path))
+        path = path[start:] + path[:start]
+        return [*path, path[0]]
 
     def to_mermaid(self, labels: Mapping[str, str] | None = None) -> str:
         """A mermaid `flowchart LR`; `labels` maps a node to its text (newlines become breaks)."""
@@ -110,20 +120,18 @@ class NodeGraph:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        edges = sum(len(downs) for downs in self._children.values())
-        return f"NodeGraph({len(self)} nodes, {edges} edges)"
+        return f"NodeGraph({len(self)} nodes, {self._graph.number_of_edges()} edges)"
 
 
-def _within(neighbours: Callable[[str], Iterable[str]], name: str,
-            depth: int | None) -> set[str]:
-    """Nodes reachable from `name` through `neighbours` (in at most `depth` steps when given)."""
+def _within(neighbours: Callable[[str], Iterable[str]], name: str, depth: int) -> set[str]:
+    """Nodes reachable from `name` through `neighbours` in at most `depth` steps."""
     seen: set[str] = set()
     frontier = {name}
-    steps = 0
-    while frontier and (depth is None or steps < depth):
+    for _ in range(max(depth, 0)):
         frontier = {n for node in frontier for n in neighbours(node) if n not in seen and n != name}
+        if not frontier:
+            break
         seen.update(frontier)
-        steps += 1
     return seen
 
 
