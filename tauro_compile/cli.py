@@ -213,10 +213,12 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
 @click.option("--explain", "explain", metavar="NODE", default=None,
               help="Show every effective setting of NODE and the layer that set it "
                    "(project defaults, node file, profile overrides, --vars); writes nothing.")
+@click.option("--no-cache", is_flag=True,
+              help="Compile from scratch; ignore and remove target/compile_cache.json.")
 @handle_errors
 @paused_gc
-def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
-            **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, explain: str | None, no_cache: bool,
+            console: Any, **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
@@ -228,7 +230,7 @@ def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
         return run_explain(_options(**kw), explain, output=output, console=console)
     if all_profiles:
         return run_compile_all_profiles(_options(**kw), console=console)
-    return run_compile(_options(**kw), output=output, console=console)
+    return run_compile(_options(**kw), output=output, console=console, use_cache=not no_cache)
 
 
 @main.command()
