@@ -175,7 +175,7 @@ def _check_top_level(data: Any, file: str | None, lines: dict[tuple[Any, ...], i
             problems.append(Problem(f"missing `{key}`", file=file, line=1, field=key,
                                     expected=expected, found="nothing", code="contract_invalid"))
     api = data.get("apiVersion")
-    if api and str(api) not in SUPPORTED_API_VERSIONS:
+    if api and _api_version(api) not in SUPPORTED_API_VERSIONS:
         problems.append(Problem(
             f"unsupported apiVersion '{api}'", file=file, line=_line(lines, ("apiVersion",)),
             field="apiVersion", expected="one of " + ", ".join(SUPPORTED_API_VERSIONS),
@@ -187,6 +187,12 @@ def _check_top_level(data: Any, file: str | None, lines: dict[tuple[Any, ...], i
                                 line=_line(lines, ("kind",)), field="kind",
                                 expected="DataContract", found=str(kind), code="contract_invalid"))
     return problems
+
+
+def _api_version(api: Any) -> str:
+    """`v3.0.2` as written, or with the `v` dc43 leaves out (`apiVersion: 3.0.2`)."""
+    text = str(api)
+    return text if text.startswith("v") else f"v{text}"
 
 
 def _normalize_and_check_keys(data: dict[str, Any], file: str | None,

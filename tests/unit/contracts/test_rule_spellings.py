@@ -177,3 +177,11 @@ def test_dc43_rules_check_their_parameter() -> None:
     assert by_field["schema[0].properties[0].quality[2].mustBe"].found == "None"
     assert by_field["schema[0].quality[0].rule"].message == "rule 'not_null' belongs on a property"
     assert len(found) == 4
+
+
+def test_api_version_without_the_v_loads_as_dc43_writes_it() -> None:
+    contract = load("schema: [{name: t, properties: [{name: x}]}]\n", api="3.0.2")
+    assert contract.api_version == "3.0.2"
+    with pytest.raises(ContractError) as info:
+        load("schema: [{name: t}]\n", api="2.2.0")
+    assert info.value.problems[0].found == "2.2.0"
