@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from tauro_compile.compiler.discovery import PROFILES_FILE, profile_candidates
 from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.project import read_project_text
 from tauro_compile.compiler.rendering import Renderer
@@ -45,7 +46,6 @@ from tauro_compile.streaming.merge import deep_merge
 from tauro_compile.streaming.plan import SparkSettings
 from tauro_compile.streaming.secrets import MASK
 
-PROFILES_FILE = "profiles.yml"
 PROFILE_ENV = "TAURO_PROFILE"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:/")
 
@@ -104,6 +104,9 @@ class ResolvedProfile:
     override_lines: dict[str, int | None] = field(default_factory=dict)  # `nodes:` key -> line
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
+    # (`nodes:` key, field path) -> (profile of the chain that writes it, line); for provenance
+    locate_override: Callable[[str, Sequence[str | int]], tuple[str, int | None]] | None = field(
+        default=None, compare=False, repr=False)
 
     def target_context(self) -> dict[str, Any]:
         """What node templates see as `target` (secret-like spark conf values masked)."""
@@ -117,12 +120,11 @@ class ResolvedProfile:
 
 def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path:
     """profiles.yml from --profiles-dir, else the project, else ~/.tauro; UsageError if none."""
+    searched = profile_candidates(project_dir, profiles_dir)
     if profiles_dir is not None:
-        candidate = Path(profiles_dir) / PROFILES_FILE
-        if not candidate.is_file():
+        if not searched[0].is_file():
             raise UsageError(f"no {PROFILES_FILE} in --profiles-dir {profiles_dir}")
-        return candidate
-    searched = [Path(project_dir) / PROFILES_FILE, Path.home() / ".tauro" / PROFILES_FILE]
+        return searched[0]
     for candidate in searched:
         if candidate.is_file():
             return candidate
@@ -223,7 +225,19 @@ def load_profile(
         override_lines={key: _first_line(index, prefix, chain, ("nodes", key))
                         for key in config.nodes},
         metrics_port=config.metrics.port, metrics_host=config.metrics.host,
+        locate_override=lambda key, path: _override_line(index, prefix, chain, key, path),
     )
+
+
+def _override_line(index: LineIndex, prefix: tuple[str, ...], chain: list[str], key: str,
+                   path: Sequence[str | int]) -> tuple[str, int | None]:
+    """Profile of the chain whose `nodes.<key>` writes the longest part of `path`, and its line."""
+    for depth in range(len(path), -1, -1):
+        for member in chain:
+            line = index.exact_line_of((*prefix, member, "nodes", key, *path[:depth]))
+            if line is not None:
+                return member, line
+    return chain[0], None
 
 
 # Settings a Spark Connect client cannot change: they belong to the server's launch.
