@@ -103,6 +103,11 @@ class StreamingQueryManager:
                 getattr(writer, "batch_writer", None))
         return query
 
+    def batched(self, name: str) -> bool:
+        """True when the query writes through a foreachBatch `MicroBatchWriter`."""
+        started = self._started.get(name)
+        return started is not None and started.batch_writer is not None
+
     def failure_of(self, name: str) -> BaseException | None:
         """The Python exception a query's last failed batch raised in foreachBatch, if any."""
         started = self._started.get(name)

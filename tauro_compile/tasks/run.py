@@ -37,17 +37,22 @@ if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
     from tauro_compile.streaming.plan import RunPlan
+    from tauro_compile.tasks.reset import Refresh, RefreshRequest
 
 log = logging.getLogger("tauro.run")
 
 
 def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
             metrics_port: int | None = None, log_options: LogOptions | None = None,
-            started_at: float | None = None, preview_rows: int | None = None) -> int:
+            started_at: float | None = None,
+            full_refresh: RefreshRequest | None = None,
+            preview_rows: int | None = None) -> int:
     """Compile the project and run the selected nodes; the process exit code.
 
-    `preview_rows`: rows of each final output shown after the summary (`--preview`; None:
-    the default, see `tauro_compile.runner.preview`).
+    `full_refresh`: clear the selected nodes first (see tasks/reset.py), after a confirmed
+    preview, under the same run lock as the run itself. `preview_rows`: rows of each final
+    output shown after the summary (`--preview`; None: the default, see
+    `tauro_compile.runner.preview`).
     """
     from tauro_compile.compiler.compile import compile_project
     from tauro_compile.run_logs import new_run_log, python_logging_to
@@ -59,6 +64,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
     if not plan.nodes:
         console.out("No nodes selected: nothing to run.")
         return EXIT_OK
+    refresh = _plan_refresh(compiled, full_refresh)
     log_path = new_run_log(log_options.directory(plan.target_dir))
     shown_path = _shown(log_path)
     console.event("plan", plan_summary(plan), project=plan.project_name, profile=plan.profile,
@@ -69,7 +75,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         log.info("tauro run: %s", plan_summary(plan))
         try:
             return _locked_run(options, console, compiled, plan, fail_fast, metrics_port,
-                               log_path, started_at, preview_rows)
+                               log_path, started_at, (refresh, full_refresh), preview_rows)
         except TauroError as exc:
             log.error("run failed: %s", exc.render())
             exc.log_path = shown_path  # type: ignore[attr-defined]
@@ -78,7 +84,9 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
 
 def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledProject,
                 plan: RunPlan, fail_fast: bool, metrics_port: int | None, log_path: Path,
-                started_at: float, preview_rows: int | None = None) -> int:
+                started_at: float,
+                refresh: tuple[Refresh | None, RefreshRequest | None] = (None, None),
+                preview_rows: int | None = None) -> int:
     from tauro_compile.runner.python_paths import project_imports
     from tauro_compile.tasks.locate import all_checkpoints
 
@@ -86,14 +94,16 @@ def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledPro
     try:
         with project_imports(plan):
             return _run_plan(options, console, compiled, plan, fail_fast, lock, metrics_port,
-                             log_path, started_at, preview_rows)
+                             log_path, started_at, refresh, preview_rows)
     finally:
         lock.release()
 
 
 def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
               plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None,
-              log_path: Path, started_at: float, preview_rows: int | None = None) -> int:
+              log_path: Path, started_at: float,
+              refresh: tuple[Refresh | None, RefreshRequest | None] = (None, None),
+              preview_rows: int | None = None) -> int:
     """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
     from tauro_compile.console import MaskingConsole
     from tauro_compile.runner.display import failure_message
@@ -103,6 +113,11 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = start_spark(plan, console, log_path)
     ship_project_code(spark, plan)
+    if refresh[0] is not None and refresh[1] is not None:
+        from tauro_compile.tasks.reset import confirm_and_apply
+
+        if not confirm_and_apply(refresh[0], compiled, spark, console, refresh[1]):
+            return EXIT_NODE_FAILED
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
         "select": list(options.select), "exclude": list(options.exclude),
@@ -127,6 +142,20 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
         console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def _plan_refresh(compiled: CompiledProject,
+                  request: RefreshRequest | None) -> Refresh | None:
+    """`--full-refresh`: what it clears, refused before Spark starts when it cannot be done."""
+    if request is None:
+        return None
+    from tauro_compile.tasks.reset import check_can_confirm, plan_refresh
+
+    command = "tauro run --full-refresh"
+    refresh = plan_refresh(compiled, include_side_outputs=request.include_side_outputs,
+                           command=command)
+    check_can_confirm(request.yes, request.interactive, command)
+    return refresh
 
 
 def plan_summary(plan: RunPlan) -> str:
