@@ -2,7 +2,8 @@
 
 Checkpoints are stable: `streaming.checkpoint_location` if the node sets one, else
 `<context checkpoint_root>/<node name>`. They never depend on the execution id, so starting
-the same node again resumes where it stopped.
+the same node again resumes where it stopped. A query its checkpoint cannot take (see
+`checkpoint_compat`) is refused before it starts; what was started is recorded beside it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
     handle_streaming_error,
 )
+from tauro_compile.streaming.query_shape import CheckpointGuard
 from tauro_compile.streaming.readers import StreamingReaderFactory
 from tauro_compile.streaming.transforms import apply_transforms
 from tauro_compile.streaming.validators import StreamingValidator
@@ -86,6 +88,8 @@ class StreamingQueryManager:
         storage.check_checkpoint(spark, location, node.name)
         reader = StreamingReaderFactory.create(node.input.format, self.context)
         df = apply_transforms(reader.read(node), node, spark)
+        guard = CheckpointGuard(spark, node, location, df)
+        guard.check()
         writer = StreamingWriterFactory.create(node.output.format, self.context)
         stage_list = list(stages) if stages is not None else stages_for(node, self.context)
         uid = unique_id or (f"{pipeline_name}.{node.name}" if pipeline_name else node.name)
@@ -97,6 +101,7 @@ class StreamingQueryManager:
             raise explain_query_failure(exc, node.name, location,
                                         project_dir=self.context.project_dir
                                         ) from exc
+        guard.record()
         with self._lock:
             self._started[node.query_name] = StartedQuery(
                 query, node, location, execution_id, pipeline_name, uid, time.time(),
