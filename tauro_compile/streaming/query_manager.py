@@ -30,7 +30,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
     handle_streaming_error,
 )
-from tauro_compile.streaming.query_shape import CheckpointGuard
+from tauro_compile.streaming.query_shape import CheckpointGuard, verdict_for
 from tauro_compile.streaming.readers import StreamingReaderFactory
 from tauro_compile.streaming.transforms import apply_transforms
 from tauro_compile.streaming.validators import StreamingValidator
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
+
+    from tauro_compile.streaming.checkpoint_compat import Verdict
 
 @dataclass(frozen=True)
 class StartedQuery:
@@ -107,6 +109,28 @@ class StreamingQueryManager:
                 query, node, location, execution_id, pipeline_name, uid, time.time(),
                 getattr(writer, "batch_writer", None))
         return query
+
+    def analyse(self, node_config: NodeConfig | Mapping[str, Any], *,
+                checkpoint_location: str | None = None,
+                read_as: NodeConfig | None = None) -> tuple[Verdict, Any]:
+        """Build the node's query as `create_and_start_query` would, without starting it:
+        the verdict of its checkpoint on it, and the DataFrame (its schema resolved).
+
+        Analysis errors (a missing column, a SQL error, a transform that raises) come out
+        as the streaming layer's errors, as at start. `read_as`: the same node reading from
+        elsewhere (e.g. an empty stand-in for an upstream output not written yet); the
+        verdict still compares the node's own config.
+        """
+        node = self.validator.validate_streaming_node_config(node_config)
+        spark = self.spark
+        location = self.checkpoint_location(node, checkpoint_location)
+        storage.check_checkpoint(spark, location, node.name)
+        source = read_as or node
+        reader = StreamingReaderFactory.create(source.input.format, self.context)
+        df = apply_transforms(reader.read(source), source, spark)
+        df.schema  # noqa: B018 - resolves the plan: missing columns and wrong types surface
+        verdict, _ = verdict_for(df, node, spark, location)
+        return verdict, df
 
     def failure_of(self, name: str) -> BaseException | None:
         """The Python exception a query's last failed batch raised in foreachBatch, if any."""

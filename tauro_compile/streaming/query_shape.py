@@ -142,6 +142,8 @@ def _walk(plan: Any, ops: list[StatefulOp], watermarks: list[str], leaves: list[
     name = str(plan.nodeName())
     streaming = bool(plan.isStreaming())
     text = _EXPR_ID.sub("", re.sub(r"@[0-9a-f]+", "", str(plan.simpleString(25))))
+    if name == "CollectMetrics":  # `observe(...)`: its last field is a per-session counter
+        text = re.sub(r",\s*\d+$", "", text)
     if not children:
         if streaming:
             leaves.append(text)
