@@ -88,6 +88,7 @@ class QueryShape:
     watermarks: tuple[str, ...] = ()   # `column delay`
     shuffle_partitions: str | None = None
     query: str = ""                    # a hash of the analyzed plan (sources left out)
+    project_dir: str | None = None     # absolute: a moved project rebases its own paths
     version: int = SHAPE_VERSION
 
     @property
@@ -111,6 +112,7 @@ class QueryShape:
                        watermarks=tuple(data.get("watermarks") or ()),
                        shuffle_partitions=data.get("shuffle_partitions"),
                        query=str(data.get("query") or ""),
+                       project_dir=data.get("project_dir"),
                        version=int(data.get("version", SHAPE_VERSION)))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a recorded query shape ({exc})") from None
@@ -128,6 +130,9 @@ class CheckpointFacts:
     shuffle_partitions: str | None = None
     state_operators: tuple[str, ...] = ()
     unreadable: str | None = None       # why the recorded shape could not be read
+    # Files of Spark's logs holding absolute paths outside the node's current input or
+    # output (a moved or copied project): `(file, old location, new location, effect)`.
+    foreign_paths: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,8 +188,14 @@ def compare(facts: CheckpointFacts, current: QueryShape) -> Verdict:
         notes.append(f"no recorded shape beside the checkpoint ({why}); only what Spark "
                      "keeps in it was compared")
     else:
+        moved = _moved(old, current)
+        if moved is not None:
+            old = moved
+            notes.append(f"the project moved from {facts.recorded.project_dir} to "  # type: ignore[union-attr]
+                         f"{current.project_dir}")
         changes += _shape_changes(old, current)
     changes += _spark_record_changes(facts, current)
+    changes += [_foreign_path_change(node, *found) for found in facts.foreign_paths]
     changes = _unique(changes)
     if any(not c.compatible for c in changes):
         return Verdict(node, INCOMPATIBLE, tuple(changes), facts.location, remedy(node),
@@ -197,6 +208,40 @@ def compare(facts: CheckpointFacts, current: QueryShape) -> Verdict:
                               "projection, or its other settings)", True)]
         return Verdict(node, COMPATIBLE, tuple(changes), facts.location, notes=tuple(notes))
     return Verdict(node, UNCHANGED, (), facts.location, notes=tuple(notes))
+
+
+def _moved(old: QueryShape, new: QueryShape) -> QueryShape | None:
+    """`old` with its paths under its project folder rebased to the current one, when the
+    project was moved or copied (or run from another folder); None when it was not."""
+    if not old.project_dir or not new.project_dir or old.project_dir == new.project_dir:
+        return None
+    before, after = old.project_dir.rstrip("/"), new.project_dir.rstrip("/")
+
+    def rebase(ident: str) -> str:
+        kind, _, where = ident.partition(":")
+        for prefix in ("", "file:", "file://"):
+            if where.startswith(prefix + before + "/") or where == prefix + before:
+                return f"{kind}:{prefix}{after}{where[len(prefix + before):]}"
+        return ident
+
+    from dataclasses import replace
+
+    return replace(old, sources=tuple(rebase(s) for s in old.sources), sink=rebase(old.sink),
+                   project_dir=new.project_dir)
+
+
+def move_choices(node: str, old: str) -> str:
+    """What a user can do about a checkpoint that holds a path of the project's old folder."""
+    return (f"choices: move the project back (so that {old} is the node's path again); or "
+            f"run `{remedy(node)}` (a fresh checkpoint and output); or set the profile's "
+            "paths (paths.checkpoints and the data paths) to absolute locations that stay "
+            "put when the project moves")
+
+
+def _foreign_path_change(node: str, file: str, old: str, new: str, effect: str) -> Change:
+    return Change(f"{file} holds the absolute path {old}, not {new}", False,
+                  f"{effect}. The project was moved or copied, or runs from another working "
+                  f"directory; {move_choices(node, old)}")
 
 
 def _shape_changes(old: QueryShape, new: QueryShape) -> list[Change]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.streaming import storage
@@ -56,7 +57,8 @@ def record_path(location: str) -> str:
 
 
 # -- the current query ------------------------------------------------------------------
-def shape_of(df: DataFrame, node: NodeConfig, spark: SparkSession) -> QueryShape:
+def shape_of(df: DataFrame, node: NodeConfig, spark: SparkSession,
+             project_dir: str | None = None) -> QueryShape:
     """The shape of `node`'s query, built as `df` (not started)."""
     plan = df._jdf.queryExecution().analyzed()  # type: ignore[attr-defined]
     ops: list[StatefulOp] = []
@@ -79,7 +81,8 @@ def shape_of(df: DataFrame, node: NodeConfig, spark: SparkSession) -> QueryShape
         columns=tuple(f"{f.name} {f.dataType.simpleString()}" for f in df.schema.fields),
         stateful=tuple(ops), watermarks=tuple(watermarks),
         shuffle_partitions=str(partitions) if partitions is not None else None,
-        query=fingerprint_of(steps)[:16])
+        query=fingerprint_of(steps)[:16],
+        project_dir=str(Path(project_dir).resolve()) if project_dir else None)
 
 
 def node_fingerprint(node: NodeConfig) -> str:
@@ -176,7 +179,8 @@ def _walk(plan: Any, ops: list[StatefulOp], watermarks: list[str], leaves: list[
 
 
 # -- the checkpoint ---------------------------------------------------------------------
-def read_facts(spark: SparkSession, location: str) -> CheckpointFacts:
+def read_facts(spark: SparkSession, location: str,
+               node: NodeConfig | None = None) -> CheckpointFacts:
     """What the checkpoint at `location` holds (see the module docstring)."""
     root = location.rstrip("/")
     offsets = sorted(int(n) for n in storage.list_names(spark, f"{root}/offsets") if n.isdigit())
@@ -207,9 +211,55 @@ def read_facts(spark: SparkSession, location: str) -> CheckpointFacts:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 name = json.loads(meta_lines[1])["operatorInfo"]["operatorName"]
         operators.append(str(name))
+    foreign = _foreign_source_paths(spark, root, node) if node is not None else ()
     return CheckpointFacts(location, exists=True, recorded=recorded,
                            shuffle_partitions=str(partitions) if partitions else None,
-                           state_operators=tuple(operators), unreadable=unreadable)
+                           state_operators=tuple(operators), unreadable=unreadable,
+                           foreign_paths=foreign)
+
+
+_GLOB = re.compile(r"[*?\[{]")
+WRONG_BASE_PATH = ("Spark's file source lists the files it read by absolute path: it fails "
+                   "with `Wrong basePath <input> for the root path: <old file>`")
+
+
+def _foreign_source_paths(spark: SparkSession, root: str, node: NodeConfig
+                          ) -> tuple[tuple[str, str, str, str], ...]:
+    """The file source's log (`sources/0/`) naming files outside the node's input path."""
+    inp = node.input
+    if inp.format != "file_stream" or not inp.path or _GLOB.search(inp.path):
+        return ()
+    directory = f"{root}/sources/0"
+    entries = [n for n in storage.list_names(spark, directory)
+               if n.split(".")[0].isdigit() and not n.startswith(".")]
+    if not entries:
+        return ()
+    latest = max(entries, key=lambda n: int(n.split(".")[0]))
+    text = storage.read_text(spark, f"{directory}/{latest}") or ""
+    for line in text.splitlines()[1:]:
+        try:
+            old = str(json.loads(line)["path"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        current = _as_uri(inp.path)
+        if old.startswith(current + "/") or _as_uri(old).startswith(current + "/"):
+            return ()
+        return ((f"{directory}/{latest}", _shown(old.rsplit("/", 1)[0]), _shown(current),
+                 WRONG_BASE_PATH),)
+    return ()
+
+
+def _shown(uri: str) -> str:
+    """A `file:` URI as the local path a user typed."""
+    return re.sub(r"^file:/+", "/", uri)
+
+
+def _as_uri(path: str) -> str:
+    """A local path as Spark writes it in its logs (`file:/abs`); a URI unchanged."""
+    path = path.rstrip("/")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", path):
+        return re.sub(r"^file:/+", "file:/", path)
+    return "file:" + str(Path(path).resolve())
 
 
 def record_shape(spark: SparkSession, location: str, shape: QueryShape) -> None:
@@ -223,24 +273,24 @@ def record_shape(spark: SparkSession, location: str, shape: QueryShape) -> None:
         stream.close()
 
 
-def verdict_for(df: DataFrame, node: NodeConfig, spark: SparkSession,
-                location: str) -> tuple[Verdict, QueryShape]:
+def verdict_for(df: DataFrame, node: NodeConfig, spark: SparkSession, location: str,
+                project_dir: str | None = None) -> tuple[Verdict, QueryShape]:
     """The verdict for starting `node` as `df` on its checkpoint, and the query's shape."""
-    shape = shape_of(df, node, spark)
-    return compare(read_facts(spark, location), shape), shape
+    shape = shape_of(df, node, spark, project_dir)
+    return compare(read_facts(spark, location, node), shape), shape
 
 
 class CheckpointGuard:
     """Refuses to start a query its checkpoint cannot take; records what was started."""
 
     def __init__(self, spark: SparkSession, node: NodeConfig, location: str,
-                 df: DataFrame) -> None:
+                 df: DataFrame, project_dir: str | None = None) -> None:
         self.spark, self.node, self.location = spark, node, location
         self.active = not storage._connect(spark)
         self.shape: QueryShape | None = None
         self.verdict: Verdict | None = None
         if self.active:
-            self.verdict, self.shape = verdict_for(df, node, spark, location)
+            self.verdict, self.shape = verdict_for(df, node, spark, location, project_dir)
 
     def check(self) -> None:
         """Raise StreamingValidationError when the change is incompatible with the checkpoint."""
@@ -249,7 +299,7 @@ class CheckpointGuard:
             return
         changes = "; ".join(c.render() for c in verdict.changes if not c.compatible)
         raise StreamingValidationError(
-            f"node '{self.node.name}': the query changed in a way its checkpoint cannot take: "
+            f"node '{self.node.name}': its checkpoint cannot take the query as it is now: "
             f"{changes}",
             context=create_error_context("check_checkpoint_compat", "CheckpointGuard",
                                          node_name=self.node.name,

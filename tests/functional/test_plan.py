@@ -106,7 +106,7 @@ def test_plan_then_guard_on_a_changed_group_by(spark, make_project, tauro) -> No
     assert "grouping keys of aggregate #0 changed" in said
     assert "tauro run --full-refresh -s customer_totals+" in said
     error = nodes["customer_totals"]["error"]
-    assert "the query changed in a way its checkpoint cannot take" in error
+    assert "its checkpoint cannot take the query as it is now" in error
     assert "terminated with exception" not in error            # refused, not failed mid-run
     assert table(spark, project, "customer_totals") == [("ann", 15.0, 2)]  # untouched
 
@@ -134,3 +134,50 @@ def test_plan_is_documented_in_help(tauro) -> None:
     result = tauro("plan", "--help")
     assert result.exit_code == 0
     assert "incompatible with its checkpoint" in result.output
+
+
+def test_moved_project_file_source_fails_at_start_naming_the_checkpoint(
+        spark, make_project, tauro, tmp_path: Path) -> None:
+    import shutil
+
+    old = make_project(PROJECT, name="old")
+    add_orders(old, "a.json", [("1", "ann", "10"), ("3", "ann", "5")])
+    assert tauro("run", "--project-dir", old).exit_code == 0
+    new = tmp_path / "new"
+    shutil.copytree(old, new)
+    add_orders(new, "b.json", [("4", "bob", "7")])
+
+    moved = tauro("run", "--project-dir", new)
+    assert moved.exit_code == 1, moved.output + moved.stderr
+    nodes = results(new)["nodes"]
+    assert {n: v["status"] for n, v in nodes.items()} == {
+        "raw_orders": "failed", "clean_orders": "skipped", "customer_totals": "skipped"}
+    said = " ".join((moved.output + moved.stderr).split())
+    holder = new / "data" / "chk" / "raw_orders" / "sources" / "0" / "0"
+    assert f"{holder} holds the absolute path {old}/data/landing/orders, not {new}/data/" in nodes[
+        "raw_orders"]["error"]
+    assert "choices: move the project back" in nodes["raw_orders"]["error"]
+    assert "set the profile's paths" in nodes["raw_orders"]["error"]
+    assert "tauro run --full-refresh -s raw_orders+" in said
+
+    # Spark itself refuses that checkpoint in the new folder (the message Tauro replaces).
+    df = spark.readStream.format("json").schema("order_id STRING, customer_id STRING, "
+                                                "amount STRING").load(
+        str(new / "data" / "landing" / "orders"))
+    query = (df.writeStream.format("noop").option("checkpointLocation",
+                                                  str(tmp_path / "probe"))
+             .trigger(availableNow=True))
+    shutil.copytree(new / "data" / "chk" / "raw_orders", tmp_path / "probe",
+                    ignore=shutil.ignore_patterns(".tauro"))
+    with pytest.raises(Exception, match="Wrong basePath"):
+        query.start().awaitTermination()
+
+    # Delta-to-Delta nodes hold no path of the old folder: they run from the copy.
+    plan = tauro("plan", "--project-dir", new, "-o", "json")
+    assert verdicts(plan.stdout) == {"raw_orders": "incompatible with its checkpoint",
+                                     "clean_orders": "compatible change",
+                                     "customer_totals": "compatible change"}
+    notes = json.loads(plan.stdout)["nodes"][1]["notes"]
+    assert notes == [f"the project moved from {old} to {new}"]
+    rest = tauro("run", "--project-dir", new, "-s", "clean_orders+")
+    assert rest.exit_code == 0, rest.output + rest.stderr
