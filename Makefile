@@ -25,7 +25,7 @@ endef
 
 help:
 	@echo "make setup      .venv, editable install, pinned jars from Maven Central (idempotent)"
-	@echo "make test       the whole test suite (Spark local[2], real Kafka broker)"
+	@echo "make test       the whole test suite (Spark local[2], real Kafka broker; set-up --browser)"
 	@echo "make test-fast  tests not marked spark or kafka"
 	@echo "make lint       ruff check"
 	@echo "make demo       tauro run --profile dev in example_project/"
@@ -36,7 +36,9 @@ help:
 setup:
 	@scripts/setup.sh
 
-test: setup
+# `make test` also asks set-up for the headless chromium of the docs page tests.
+test:
+	@scripts/setup.sh --browser
 	$(call run_pytest,tests)
 
 test-fast: setup

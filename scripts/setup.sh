@@ -5,11 +5,22 @@
 #   3. the pinned JVM jars from Maven Central (tauro_compile/resources/jars/spark/pom.xml, shipped
 #      with the package, and scripts/jars/kafka-broker/pom.xml, via mvn) into
 #      .venv/share/tauro/jars/spark/ and .venv/share/tauro/jars/kafka-broker/.
+#   4. only with --browser (`make test` passes it): Debian's `chromium` package, for the tests
+#      that open the docs page in a real headless browser; installed with apt-get when missing
+#      and running as root, otherwise a note says why those tests will be skipped.
 # Each step records the hash of its inputs in .stamps/ and is skipped while that hash matches
 # and its outputs exist, so a second run takes well under a second.
 # Maven is pointed at Maven Central only (a generated settings.xml mirrors every repository to
 # it); $TAURO_MAVEN_SETTINGS overrides that file. Nothing here runs at Spark run time.
 set -euo pipefail
+
+WANT_BROWSER=0
+for arg in "$@"; do
+    case "$arg" in
+        --browser) WANT_BROWSER=1 ;;
+        *) printf 'setup: unknown option %s (known: --browser)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -196,5 +207,28 @@ fetch_jars() {
 
 fetch_jars spark tauro_compile/resources/jars/spark/pom.xml
 fetch_jars kafka-broker
+
+# --------------------------------------------------------------------------- 4. browser (tests)
+if [[ "$WANT_BROWSER" == 1 ]]; then
+    if command -v chromium >/dev/null 2>&1 || [[ -n "${TAURO_CHROMIUM:-}" ]]; then
+        log "chromium present (docs page browser tests)"
+    elif [[ "$(id -u)" != 0 ]]; then
+        log "chromium missing and not root: the docs page browser tests will be skipped" \
+            "(install it: sudo apt-get install chromium)"
+    elif ! command -v apt-get >/dev/null 2>&1; then
+        log "chromium missing and no apt-get: the docs page browser tests will be skipped" \
+            "(or set TAURO_CHROMIUM=/path/to/chromium)"
+    else
+        log "installing Debian's chromium for the docs page browser tests (apt-get)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+            >"${STAMPS:-/tmp}/apt-chromium.log" 2>&1; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+                >"${STAMPS:-/tmp}/apt-chromium.log" 2>&1 ||
+                log "apt-get could not install chromium (see .stamps/apt-chromium.log):" \
+                    "the docs page browser tests will be skipped"
+        fi
+    fi
+fi
 
 log "ready (.venv, tauro-compile, jars in ${JARS_ROOT#"$ROOT/"})"

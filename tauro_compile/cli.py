@@ -197,12 +197,22 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
               show_default=True)
 @click.option("--all-profiles", is_flag=True,
               help="Validate under every profile at once (CI); writes nothing.")
+@click.option("--explain", "explain", metavar="NODE", default=None,
+              help="Show every effective setting of NODE and the layer that set it "
+                   "(project defaults, node file, profile overrides, --vars); writes nothing.")
 @handle_errors
 @paused_gc
-def compile(output: str, all_profiles: bool, console: Any, **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
+            **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
+    if explain is not None:
+        if all_profiles:
+            raise click.UsageError("--explain and --all-profiles cannot be combined")
+        from tauro_compile.tasks.explain import run_explain
+
+        return run_explain(_options(**kw), explain, output=output, console=console)
     if all_profiles:
         return run_compile_all_profiles(_options(**kw), console=console)
     return run_compile(_options(**kw), output=output, console=console)
@@ -345,6 +355,34 @@ def graph(fmt: str, console: Any, **kw: Any) -> int:
     from tauro_compile.tasks.graph import run_graph
 
     return run_graph(_options(**kw), fmt=fmt, console=console)
+
+
+@main.group()
+def docs() -> None:
+    """The project's documentation page: lineage graph and node reference (target/docs/)."""
+
+
+@docs.command("generate")
+@run_options
+@handle_errors
+@paused_gc
+def docs_generate(console: Any, **kw: Any) -> int:
+    """Compile, then write target/docs/index.html: one self-contained page, no network."""
+    from tauro_compile.tasks.docs import run_docs_generate
+
+    return run_docs_generate(_options(select=(), exclude=(), **kw), console=console)
+
+
+@docs.command("serve")
+@run_options
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@handle_errors
+def docs_serve(port: int, console: Any, **kw: Any) -> int:
+    """Serve target/docs/ on 127.0.0.1 until Ctrl-C (run `tauro docs generate` first)."""
+    from tauro_compile.tasks.docs import run_docs_serve
+
+    return run_docs_serve(_options(select=(), exclude=(), **kw), port=port, console=console)
 
 
 @main.command()

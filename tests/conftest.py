@@ -29,6 +29,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
+from support.jvm_options import C1_ONLY  # noqa: E402
 from support.kafka_broker import KafkaBroker  # noqa: E402
 from support.spark_cluster import ConnectServer, StandaloneCluster  # noqa: E402
 from support.spark_jvm import SharedSpark  # noqa: E402
@@ -40,12 +41,9 @@ SPARK_TEST_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.ui.enabled": "false",
     "spark.default.parallelism": "2",
-    # C1-only JIT: tests run many short jobs, where C2 compile time never pays back
-    # (measured ~1.5-2x faster start + first Delta writes on 2 cores). Benchmarks keep C2.
-    # Under TieredStopAtLevel=1 the JDK drops to a 48 MB unsegmented code cache, which the
-    # suite filled to ~98% and once overflowed ("Out of space in CodeCache for adapters",
-    # the JVM died): reserve the 240 MB a default tiered JVM gets.
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
+    # C1-only JIT with the code cache a default JVM gets (support/jvm_options.py says why).
+    # Benchmarks keep C2.
+    "spark.driver.extraJavaOptions": C1_ONLY,
 }
 
 _UNIT_DIR = Path(__file__).resolve().parent / "unit"
@@ -112,6 +110,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say loudly that the shared JVM died, with what it said, even if later tests passed."""
     for line in SharedSpark.deaths:
         terminalreporter.write_line(line, red=True)
+    for line in SharedSpark.code_cache:
+        terminalreporter.write_line(line, red="over 80%" in line)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from tauro_compile.compiler.project import (
     discover,
     load_project,
 )
+from tauro_compile.compiler.provenance import Layer, relocate
 from tauro_compile.compiler.rendering import TOKEN, Renderer
 from tauro_compile.compiler.resolve import DeclaredSource, NodeDraft, ResolvedNode, Resolver
 from tauro_compile.compiler.selector import SelectableNode, select_nodes
@@ -82,6 +83,8 @@ class CompiledProject:
     sources: dict[str, DeclaredSource] = field(default_factory=dict)
     secret_values: tuple[str, ...] = ()   # values to mask in anything shown or written
     warnings: tuple[Problem, ...] = ()    # not refused (e.g. an option name Spark ignores)
+    # node name -> its config layers, lowest first (provenance; built only when called)
+    layers: Callable[[str], list[Layer]] | None = field(default=None, repr=False, compare=False)
     _generations: list[list[str]] | None = field(default=None, repr=False, compare=False)
 
     def generations(self) -> list[list[str]]:
@@ -169,7 +172,9 @@ class _Compilation:
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
                             known_secrets=tuple(sorted(self.secrets)),
-                            profile_name=self.profile.name)
+                            profile_name=self.profile.name, profile_file=self.profile.file,
+                            locate_override=self.profile.locate_override,
+                            locate_project=self._project_line)
         for unreadable in found:  # files that could not be read: their nodes are not unknown
             if unreadable.file:
                 loader.mark_failed(project.project_dir / unreadable.file)
@@ -200,7 +205,7 @@ class _Compilation:
                            substitute=lambda text: _substitute_text(text, resolver),
                            known_secrets=secrets)
         if problems:
-            raise ProjectError([_masked(p, secrets) for p in problems.problems])
+            raise ProjectError([_masked(p, secrets) for p in _relocated(problems, loader)])
         nodes = {
             name: CompiledNode(
                 name=name, unique_id=f"{project.name}.{name}", file=node.draft.file,
@@ -216,7 +221,9 @@ class _Compilation:
         compiled = CompiledProject(project=project, profile=self.profile, nodes=nodes,
                                    graph=graph, selected=selected, target_dir=target_dir,
                                    sources=sources, secret_values=secrets,
-                                   warnings=tuple(_masked(w, secrets) for w in self.warnings))
+                                   warnings=tuple(_masked(w, secrets) for w in
+                                                  _relocated(self.warnings, loader)),
+                                   layers=loader.layers)
         if write_artifacts:
             write_manifest(build_manifest(compiled, self._invocation()), target_dir)
         return compiled
@@ -367,6 +374,14 @@ class _Compilation:
             "select": list(options.select), "exclude": list(options.exclude),
             "vars": dict(options.vars),
         }
+
+
+def _relocated(problems: ProblemList | list[Problem], loader: NodeLoader) -> list[Problem]:
+    """Problems of a value a profile override set, pointed at that line of profiles.yml."""
+    found = problems.problems if isinstance(problems, ProblemList) else problems
+    if not loader.star and not loader.tag_overrides and not loader.named:
+        return list(found)
+    return relocate(found, loader.layers, keep=lambda p: id(p) in loader.node_file_problems)
 
 
 def _substitute_text(text: str, resolver: Resolver) -> str:

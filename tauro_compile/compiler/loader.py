@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from tauro_compile.compiler.masking import secret_named_values, secret_values_in
 from tauro_compile.compiler.models import NodeSpec
 from tauro_compile.compiler.problems import validation_problems
-from tauro_compile.compiler.project import ProjectConfig, ProjectFile
+from tauro_compile.compiler.project import PROJECT_FILE, ProjectConfig, ProjectFile
+from tauro_compile.compiler.provenance import Layer
 from tauro_compile.compiler.rendering import Renderer, has_token
 from tauro_compile.compiler.resolve import NodeDraft
 from tauro_compile.compiler.yaml_source import (
@@ -76,8 +77,20 @@ class NodeLoader:
 
     def __init__(self, renderer: Renderer, project: ProjectConfig,
                  overrides: dict[str, dict[str, Any]], problems: ProblemList,
-                 known_secrets: tuple[str, ...] = (), profile_name: str | None = None) -> None:
+                 known_secrets: tuple[str, ...] = (), profile_name: str | None = None,
+                 profile_file: str = "profiles.yml",
+                 locate_override: Callable[[str, Sequence[str | int]],
+                                           tuple[str, int | None]] | None = None,
+                 locate_project: Callable[[tuple[str | int, ...]], int | None] | None = None,
+                 ) -> None:
         self.renderer = renderer
+        # Provenance (tauro compile --explain, problems located in profiles.yml): each node's
+        # own mapping and locator, kept by reference; the layers are built only when asked.
+        self.profile_file = profile_file
+        self.locate_override = locate_override
+        self.locate_project = locate_project
+        self.own: dict[str, tuple[dict[str, Any], Any, str]] = {}
+        self.node_file_problems: set[int] = set()  # ids of problems that stay in the node file
         self.profile_name = profile_name
         self.known_secrets = known_secrets
         # Secrets of files that failed to parse: every env_var() value they used (their keys
@@ -198,6 +211,7 @@ class NodeLoader:
             self.problems.extend(validation_problems(
                 exc, NodeSpec, file=file.rel, locate=locate, node=name, secrets=secrets,
             ))
+        self.own[name] = (raw, locate, file.rel)
         if merged is not raw and self._overridden(raw, name):
             self._hidden_problems(raw, merged, name, default_name, file, locate, secrets)
         return NodeDraft(
@@ -245,12 +259,56 @@ class NodeLoader:
         for problem in found:
             if problem.code == "schema.missing" or (problem.field, problem.message) in shown:
                 continue
-            self.problems.add(dataclasses.replace(
+            self._add_node_file_problem(dataclasses.replace(
                 problem, message=f"{problem.message} (in the node file; profile "
                 f"'{self.profile_name}' overrides it)",
                 hint=(problem.hint + "; " if problem.hint else "") + "the value is invalid "
                 "for every profile that does not override it",
             ))
+
+    def _add_node_file_problem(self, problem: Problem) -> None:
+        self.node_file_problems.add(id(problem))
+        self.problems.add(problem)
+
+    def layers(self, name: str) -> list[Layer]:
+        """The layers of node `name`, lowest first (empty for a node that was not loaded)."""
+        if name not in self.own:
+            return []
+        raw, locate, rel = self.own[name]
+        layers = []
+        if self.defaults:
+            def project_line(path: Sequence[str | int]) -> tuple[int | None, str]:
+                return (self.locate_project(tuple(path)) if self.locate_project else None,
+                        "source")
+
+            layers.append(Layer("project defaults", "project defaults",
+                                PROJECT_FILE, self.defaults, project_line))
+        layers.append(Layer("node file", "node file", rel, raw, locate))
+        tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+        keyed = ([("*", self.star)] if self.star else []) + [
+            (f"tag:{tag}", override) for tag, override in self.tag_overrides if tag in tags]
+        if name in self.named:
+            keyed.append((name, self.named[name]))
+        for key, override in keyed:
+            layers.append(self._profile_layer(key, override))
+        return layers
+
+    def _profile_layer(self, key: str, override: dict[str, Any]) -> Layer:
+        member, _ = (self.locate_override(key, ()) if self.locate_override
+                     else (self.profile_name, None))
+
+        def line(path: Sequence[str | int]) -> tuple[int | None, str]:
+            found = self.locate_override(key, path)[1] if self.locate_override else None
+            return found, "source"
+
+        shown = f'"{key}"' if key == "*" or key.startswith("tag:") else key
+
+        def label(path: Sequence[str | int]) -> str:
+            writer = self.locate_override(key, path)[0] if self.locate_override else member
+            return f"profile '{writer}' nodes.{shown}"
+
+        return Layer("profile", f"profile '{member}' nodes.{shown}", self.profile_file,
+                     override, line, label_of=label)
 
     def _merge(self, raw: dict[str, Any], name: str, default_name: str | None) -> dict[str, Any]:
         merged = deep_merge(self.defaults, raw) if self.defaults else dict(raw)

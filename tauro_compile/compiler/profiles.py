@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +104,9 @@ class ResolvedProfile:
     override_lines: dict[str, int | None] = field(default_factory=dict)  # `nodes:` key -> line
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
+    # (`nodes:` key, field path) -> (profile of the chain that writes it, line); for provenance
+    locate_override: Callable[[str, Sequence[str | int]], tuple[str, int | None]] | None = field(
+        default=None, compare=False, repr=False)
 
     def target_context(self) -> dict[str, Any]:
         """What node templates see as `target` (secret-like spark conf values masked)."""
@@ -223,7 +226,19 @@ def load_profile(
         override_lines={key: _first_line(index, prefix, chain, ("nodes", key))
                         for key in config.nodes},
         metrics_port=config.metrics.port, metrics_host=config.metrics.host,
+        locate_override=lambda key, path: _override_line(index, prefix, chain, key, path),
     )
+
+
+def _override_line(index: LineIndex, prefix: tuple[str, ...], chain: list[str], key: str,
+                   path: Sequence[str | int]) -> tuple[str, int | None]:
+    """Profile of the chain whose `nodes.<key>` writes the longest part of `path`, and its line."""
+    for depth in range(len(path), -1, -1):
+        for member in chain:
+            line = index.exact_line_of((*prefix, member, "nodes", key, *path[:depth]))
+            if line is not None:
+                return member, line
+    return chain[0], None
 
 
 # Settings a Spark Connect client cannot change: they belong to the server's launch.

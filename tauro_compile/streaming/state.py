@@ -86,6 +86,11 @@ def _numeric_leaves(data: dict[str, Any], prefix: str = "") -> list[tuple[str, f
     return leaves
 
 
+def _add_totals(record: NodeRecord, counts: Iterable[tuple[str, float]]) -> None:
+    for key, value in counts:
+        record.batch_totals[key] = record.batch_totals.get(key, 0) + value
+
+
 class IllegalTransition(RuntimeError):
     """The runner tried a state change the state machine forbids (a bug, not a user error)."""
 
@@ -154,6 +159,10 @@ class NodeRecord:
         default_factory=lambda: deque(maxlen=BATCH_RESULTS_KEPT))
     batch_totals: dict[str, float] = field(default_factory=dict)
     seen_batch_ids: set[int] = field(default_factory=set)
+    # Counts of batches written but not yet committed (no progress seen): summed into
+    # batch_totals when Spark reports the batch; dropped if the query stops first, since
+    # Spark replays that batch on the next start (where it is counted once).
+    uncommitted_totals: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
 
     def copy(self) -> NodeRecord:
         """A detached copy, safe to read without the lock."""
@@ -268,6 +277,7 @@ class RunState:
             record.parse_dropped += progress.parse_dropped or 0
             if progress.rows_out is not None:
                 record.rows_out = (record.rows_out or 0) + progress.rows_out
+            _add_totals(record, record.uncommitted_totals.pop(progress.batch_id, ()))
             if record.last_progress is None or progress.batch_id >= record.last_progress.batch_id:
                 record.last_progress = progress
             return True
@@ -283,14 +293,24 @@ class RunState:
             return record.state, record.last_batch_at, record.last_event_at
 
     def add_batch_result(self, name: str, result: dict[str, Any]) -> None:
-        """Keep the latest per-batch details (contracts, dead letters) and sum numeric fields."""
+        """Keep the latest per-batch details (contracts, dead letters) and sum their counts
+        once the batch is committed, so totals agree with `batches` and `rows_in`.
+
+        The writer reports a batch before Spark commits it: a stop or a failure in between
+        leaves a batch Spark will run again, which must not be counted twice. A batch the
+        writer aborted (a contract block) never commits and counts at once.
+        """
         with self._lock:
             record = self._records.get(name)
             if record is None:
                 return
             record.batch_results.append(dict(result))
-            for key, value in _numeric_leaves(result):
-                record.batch_totals[key] = record.batch_totals.get(key, 0) + value
+            counts = _numeric_leaves(result)
+            batch_id = result.get("batch_id")
+            if result.get("aborted") or batch_id is None or batch_id in record.seen_batch_ids:
+                _add_totals(record, counts)
+            else:
+                record.uncommitted_totals[batch_id] = counts
 
     def all_terminal(self) -> bool:
         with self._lock:

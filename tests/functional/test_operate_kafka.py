@@ -20,6 +20,7 @@ from operate_support import (
     wait_for,
 )
 from prometheus_client.parser import text_string_to_metric_families
+from support.jvm_options import C1_ONLY
 
 from tauro_compile.runner.events import read_events
 
@@ -40,7 +41,7 @@ PROJECT = {
             spark:
               master: "local[2]"
               conf: {spark.ui.enabled: "false", spark.sql.shuffle.partitions: "2",
-                     spark.driver.extraJavaOptions: "-XX:TieredStopAtLevel=1"}
+                     spark.driver.extraJavaOptions: "@C1_ONLY@"}
             paths: {warehouse: data/warehouse, checkpoints: data/chk}
     """,
     "nodes/orders.yml": f"""
@@ -84,6 +85,8 @@ PROJECT = {
                 time.sleep(0.2)
     """,
 }
+# The JIT options of every test JVM (support/jvm_options.py).
+PROJECT["profiles.yml"] = PROJECT["profiles.yml"].replace("@C1_ONLY@", C1_ONLY)
 
 
 def _metrics(url: str) -> dict[tuple[str, str, str], float]:

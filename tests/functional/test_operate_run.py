@@ -27,6 +27,7 @@ from operate_support import (
     wait_for,
 )
 from prometheus_client.parser import text_string_to_metric_families
+from support.jvm_options import C1_ONLY
 
 from tauro_compile.runner.events import read_events
 
@@ -50,7 +51,7 @@ PROJECT = {
             spark:
               master: "local[2]"
               conf: {spark.ui.enabled: "false", spark.sql.shuffle.partitions: "2",
-                     spark.driver.extraJavaOptions: "-XX:TieredStopAtLevel=1"}
+                     spark.driver.extraJavaOptions: "@C1_ONLY@"}
             paths: {landing: data/landing, warehouse: data/warehouse, checkpoints: data/chk}
             nodes:
               "*": {streaming: {trigger: {type: processing_time, interval: "1 second"}}}
@@ -66,6 +67,8 @@ PROJECT = {
         output: {format: delta, path: "{{ target.paths.warehouse }}/clicks"}
     """,
 }
+# The JIT options of every test JVM (support/jvm_options.py).
+PROJECT["profiles.yml"] = PROJECT["profiles.yml"].replace("@C1_ONLY@", C1_ONLY)
 STOPPED_SPARK = ("stopped SparkContext", "No active or default Spark session",
                  "StackOverflowError")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.jvm_options import C1_ONLY
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 RUN_TIMEOUT = 600
@@ -29,6 +30,8 @@ def cluster_spark(master_url: str) -> dict:
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
         "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
         "spark.executor.memory": "512m", "spark.cores.max": "2",
+        # Short test runs: the suite's JIT options for the driver and the executors too.
+        "spark.driver.extraJavaOptions": C1_ONLY, "spark.executor.extraJavaOptions": C1_ONLY,
         # as session.LOCAL_DEFAULTS: Delta's default 50 snapshot tasks cost minutes here
         "spark.databricks.delta.snapshotPartitions": "2"}}
 
@@ -70,12 +73,9 @@ def test_example_project_on_a_standalone_cluster_matches_local(tmp_path, standal
     assert "Registered app clickstream-dev" in master_log
 
 
-UDF_PROJECT = {
-    "tauro_project.yml": """
-        name: udfs
-        version: "1.0"
-        profile: cluster
-    """,
+# A Python UDF defined in transforms/ that imports another project module at call time, on
+# the executor: only the project code Tauro ships (a zip added to the context) provides it.
+UDF_FILES = {
     "transforms/__init__.py": "",
     "transforms/labels.py": """
         def label(kind: str) -> str:
@@ -87,7 +87,6 @@ UDF_PROJECT = {
 
 
         def _label(kind):
-            # Imported on the executor, at call time: only the shipped zip provides it there.
             from transforms.labels import label
             return label(kind)
 
@@ -95,42 +94,17 @@ UDF_PROJECT = {
         def add_label(df):
             return df.withColumn("label", F.udf(_label, StringType())(F.col("kind")))
     """,
-    "data/landing/events/part-0.json": "\n".join(
-        json.dumps({"id": i, "kind": "click" if i % 3 else "view"}) for i in range(300)),
-    "nodes/labelled.yml": """
-        input:
-          format: file_stream
-          path: "{{ target.paths.landing }}/events"
-          file_format: json
-          schema: "id BIGINT, kind STRING"
-        transforms:
-          - python: transforms.udfs:add_label
-        output: {format: delta, path: "{{ target.paths.warehouse }}/labelled"}
-        streaming: {trigger: {type: available_now}}
-    """,
 }
-
-
-def test_python_udf_from_transforms_runs_on_the_executors(make_project, standalone_cluster,
-                                                          spark):
-    files = {**UDF_PROJECT, "profiles.yml": cluster_profiles(standalone_cluster.master_url)}
-    project = make_project(files, "udfs")
-    proc = tauro_run(project)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = spark.read.format("delta").load(str(project / "data/warehouse/labelled"))
-    got = {(r["kind"], r["label"]) for r in rows.select("kind", "label").distinct().collect()}
-    assert got == {("click", "kind:CLICK"), ("view", "kind:VIEW")}
-    assert rows.count() == 300
-    assert (project / "target" / "python" / "udfs_code.zip").is_file()
 
 
 FILES = 6
 ROWS_PER_FILE = 500
 
 
-def test_a_worker_killed_mid_run_and_restarted_gives_exact_counts(make_project,
-                                                                   standalone_cluster, spark):
+def test_a_udf_runs_on_the_executors_and_a_worker_killed_mid_run_gives_exact_counts(
+        make_project, standalone_cluster, spark):
     files = {
+        **UDF_FILES,
         "tauro_project.yml": 'name: resilient\nversion: "1.0"\nprofile: cluster\n',
         "profiles.yml": cluster_profiles(standalone_cluster.master_url),
         "nodes/events.yml": """
@@ -140,6 +114,8 @@ def test_a_worker_killed_mid_run_and_restarted_gives_exact_counts(make_project,
               file_format: json
               schema: "id BIGINT, kind STRING"
               options: {maxFilesPerTrigger: 1}
+            transforms:
+              - python: transforms.udfs:add_label
             output: {format: delta, path: "{{ target.paths.warehouse }}/events"}
             streaming: {trigger: {type: available_now}}
         """,
@@ -180,6 +156,9 @@ def test_a_worker_killed_mid_run_and_restarted_gives_exact_counts(make_project,
     events = spark.read.format("delta").load(str(project / "data/warehouse/events"))
     assert events.count() == FILES * ROWS_PER_FILE
     assert events.select("id").distinct().count() == FILES * ROWS_PER_FILE
+    labels = {(r["kind"], r["label"]) for r in events.select("kind", "label").distinct().collect()}
+    assert labels == {("click", "kind:CLICK"), ("view", "kind:VIEW")}
+    assert (project / "target" / "python" / "resilient_code.zip").is_file()
     clicks = spark.read.format("delta").load(str(project / "data/warehouse/clicks"))
     assert clicks.count() == FILES * ROWS_PER_FILE // 2
     assert "Removing executor" in standalone_cluster.master.log.read_text() or \

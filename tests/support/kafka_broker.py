@@ -36,13 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+try:
+    from support.jvm_options import C1_ONLY_JVM_OPTIONS
+except ModuleNotFoundError:  # run as a script (`make kafka`): tests/support/ is sys.path[0]
+    from jvm_options import C1_ONLY_JVM_OPTIONS
+
 JARS_DIR_ENV = "TAURO_KAFKA_JARS_DIR"
 KAFKA_MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _RELATIVE_JARS_DIR = Path("share/tauro/jars/kafka-broker")
 # Low start-up cost matters more than peak throughput for short-lived local JVMs.
-_TOOL_JVM_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
+_TOOL_JVM_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", *C1_ONLY_JVM_OPTIONS, "-Xshare:auto"]
 
 
 class KafkaBrokerError(RuntimeError):
@@ -664,7 +669,7 @@ class KafkaBroker:
             "-Xms128m",
             "-XX:+UseSerialGC",
             # C1 only: starts ~30% faster on a busy 2-core box; throughput is ample for tests.
-            "-XX:TieredStopAtLevel=1",
+            *C1_ONLY_JVM_OPTIONS,
             "-Xshare:auto",
             "-Djava.awt.headless=true",
             "-Djava.net.preferIPv4Stack=true",

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from support.jvm_options import C1_ONLY
 from support.kafka_broker import _WATCHDOG, free_ports
 
 # The worker's executors and the Connect server's Python workers run this interpreter.
@@ -104,7 +105,7 @@ def _env(work: Path) -> dict[str, str]:
     env.update(SPARK_HOME=str(spark_home()), PYSPARK_PYTHON=PYTHON, SPARK_LOG_DIR=str(work),
                SPARK_LOCAL_IP="127.0.0.1", SPARK_DAEMON_MEMORY="256m")
     # The driver JVM's C1-only setting would slow long executors down; daemons are small.
-    env["SPARK_DAEMON_JAVA_OPTS"] = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    env["SPARK_DAEMON_JAVA_OPTS"] = f"{C1_ONLY} -XX:+UseSerialGC"
     return env
 
 
@@ -200,6 +201,11 @@ CONNECT_SERVER_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.connect.grpc.binding.address": "127.0.0.1",
     "spark.scheduler.mode": "FAIR",
+    # As a local Tauro session has (session.LOCAL_DEFAULTS): Delta's default of 50 snapshot
+    # tasks per table read costs minutes on 2 cores.
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # The suite's JIT options (support/jvm_options.py): short jobs, fast start.
+    "spark.driver.extraJavaOptions": C1_ONLY,
 }
 
 

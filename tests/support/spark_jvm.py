@@ -23,6 +23,7 @@ class SharedSpark:
     current: ClassVar[SharedSpark | None] = None
     # Kept past the session's teardown, for the terminal summary.
     deaths: ClassVar[list[str]] = []
+    code_cache: ClassVar[list[str]] = []
 
     def __init__(self, conf: Mapping[str, str], work_dir: Path) -> None:
         self._conf = dict(conf)
@@ -62,10 +63,30 @@ class SharedSpark:
 
     def stop(self) -> None:
         if self._session is not None and self._alive():
+            SharedSpark.code_cache.append(self.code_cache_report())
             self._session.stop()
         self._session = None
         if SharedSpark.current is self:
             SharedSpark.current = None
+
+    def code_cache_pool(self):
+        """The JVM's code cache memory pool (one pool: C1-only JVMs use an unsegmented cache)."""
+        jvm = self._session.sparkContext._jvm
+        pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+        caches = [pool for pool in pools if "code" in pool.getName().lower()]
+        if len(caches) != 1:
+            raise AssertionError("expected one code cache pool, found "
+                                 + ", ".join(pool.getName() for pool in caches))
+        return caches[0]
+
+    def code_cache_report(self) -> str:
+        """How full the shared JVM's code cache got: a line for the session summary."""
+        pool = self.code_cache_pool()
+        peak, size = pool.getPeakUsage().getUsed(), pool.getUsage().getMax()
+        share = peak / size
+        verdict = "" if share < 0.8 else " - over 80%: raise ReservedCodeCacheSize"
+        return (f"shared test JVM code cache: peak {peak / 2**20:.0f} MB of "
+                f"{size / 2**20:.0f} MB ({share:.0%}){verdict}")
 
     # ------------------------------------------------------------------ liveness
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from kafka_e2e import events_with_bad, unique_topic, write_project
+from support.jvm_options import C1_ONLY
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka, pytest.mark.slow]
 
@@ -38,7 +39,7 @@ PROJECT = {
               conf:
                 spark.sql.shuffle.partitions: "2"
                 spark.ui.enabled: "false"
-                spark.driver.extraJavaOptions: "-XX:TieredStopAtLevel=1"
+                spark.driver.extraJavaOptions: "@C1_ONLY@"
             paths: &paths {warehouse: data/warehouse, checkpoints: data/checkpoints}
             vars: {max_offsets: 25000}      # several batches
             nodes:
@@ -66,6 +67,8 @@ PROJECT = {
         output: {format: delta, path: "{{ target.paths.warehouse }}/events"}
     """,
 }
+# The JIT options of every test JVM (support/jvm_options.py).
+PROJECT["profiles.yml"] = PROJECT["profiles.yml"].replace("@C1_ONLY@", C1_ONLY)
 
 
 def start_run(project: Path, profile: str, env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner_fakes import FakeClock
+from support.engine_fakes import FakeClock
 
 from tauro_compile.console import CaptureConsole
 from tauro_compile.runner.display import (
@@ -90,22 +90,29 @@ def test_keeping_up_columns_show_last_batch_and_totals_of_what_was_set_aside() -
     s.add_batch_result("raw", CONTRACT_BATCH)
     s.add_progress("raw", BatchProgress(batch_id=0, input_rows=276, input_rows_per_second=0.0,
                                         processed_rows_per_second=11.0, duration_ms=900))
+
+    def raw_cells() -> tuple[str, list[str]]:
+        rich = Console(record=True, width=200)
+        rich.print(LiveProgress(console=None, clock=clock).table(s.snapshot(), clock()))
+        text = rich.export_text()
+        raw = next(line for line in text.splitlines() if line.startswith("│ raw"))
+        return text, [c.strip() for c in raw.split("│")[1:-1]]
+
+    assert raw_cells()[1][4] == "-"              # first batch: Spark reports 0.0 in/s
     second = {**CONTRACT_BATCH, "batch_id": 1,
               "outputs": {"main": {"rows": 9}, "quarantine": {"rows": 1}},
               "metrics": {"contract": {"rows": 10, "rows_written": 9, "rows_quarantined": 1,
                                        "decision": "quarantine",
                                        "violations": {"price.minimum": 1}}}}
-    s.add_batch_result("raw", second)
-    rich = Console(record=True, width=200)
-    rich.print(LiveProgress(console=None, clock=clock).table(s.snapshot(), clock()))
-    text = rich.export_text()
+    s.add_batch_result("raw", second)            # written, then committed:
+    s.add_progress("raw", BatchProgress(batch_id=1, input_rows=10, input_rows_per_second=2.5,
+                                        processed_rows_per_second=8.0, duration_ms=1200))
+    text, cells = raw_cells()
     header = next(line for line in text.splitlines() if "node" in line and "state" in line)
     assert [c.strip() for c in header.split("┃")[1:-1]] == [
         "node", "state", "batch", "last batch", "in/s", "proc/s", "batch time", "rows in",
         "quarantined", "violations", "time"]
-    raw = next(line for line in text.splitlines() if line.startswith("│ raw"))
-    cells = [c.strip() for c in raw.split("│")[1:-1]]
-    assert cells[4] == "-"                      # first batch: Spark reports 0.0 in/s
+    assert cells[4] == "2.5"
     assert cells[8:10] == ["1 / 3", "1 / 4"]     # last batch / total
     assert "last batch / total" in text
 
@@ -126,7 +133,7 @@ def test_keeping_up_columns_show_last_batch_and_totals_of_what_was_set_aside() -
     head = next(line for line in lines if line.startswith("node"))
     assert head.split("  ")[:1] == ["node"] and "quarantined  violations" in head
     row = next(line for line in lines if line.startswith("raw "))
-    assert row.split()[:7] == ["raw", "succeeded", "1", "276", "283", "3", "4"]
+    assert row.split()[:7] == ["raw", "succeeded", "2", "286", "283", "3", "4"]
 
 
 def test_dead_letters_and_dropped_rows_are_counted() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner_fakes import FakeClock, node, plan
+from support.engine_fakes import FakeClock, node, plan
 
 from tauro_compile.runner.results import RUN_RESULTS_VERSION, RunResultsWriter, read_run_results
 from tauro_compile.streaming.state import BatchProgress, NodeRecord, NodeState, RunState

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from runner_fakes import FakeClock, node, plan, progress
+from support.engine_fakes import FakeClock, node, plan, progress
 
 from tauro_compile.runner.events import EventLog, read_events
 from tauro_compile.runner.lock import RunLock, iso

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from runner_fakes import FakeClock, FakeEngine, Script, node, plan, progress
+from support.engine_fakes import FakeClock, FakeEngine, Script, node, plan, progress
 
 from tauro_compile.streaming.config import FailurePolicy
 from tauro_compile.streaming.engine import NodeStartError

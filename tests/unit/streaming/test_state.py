@@ -82,12 +82,35 @@ def test_batch_results_keep_the_latest_and_sum_totals() -> None:
     for i in range(BATCH_RESULTS_KEPT + 10):
         s.add_batch_result("a", {"batch_id": i, "violations": 2, "policy": "warn",
                                  "outputs": {"main": {"rows": 3, "version": i, "committed": True}}})
+        s.add_progress("a", BatchProgress(batch_id=i, input_rows=3))
     r = s.get("a")
     assert len(r.batch_results) == BATCH_RESULTS_KEPT
     assert r.batch_results[0]["batch_id"] == 10
     n = BATCH_RESULTS_KEPT + 10
     assert r.batch_totals == {"violations": 2 * n, "outputs.main.rows": 3 * n}
     s.add_batch_result("unknown", {"batch_id": 1})  # a listener for a node not in the run
+
+
+def test_a_batch_counts_in_the_totals_once_spark_committed_it() -> None:
+    """The writer reports a batch before Spark commits it; a stop in between means Spark
+    runs that batch again, so its counts wait for its progress (and a replay counts once)."""
+    s = _state()
+    result = {"batch_id": 0, "rows_written": 5, "outputs": {"main": {"rows": 5}}}
+    s.add_batch_result("a", result)
+    assert s.get("a").batch_totals == {} and len(s.get("a").batch_results) == 1
+    s.add_batch_result("a", result)  # the same batch written again after a restart
+    s.add_progress("a", BatchProgress(batch_id=0, input_rows=5))
+    s.add_batch_result("a", {**result, "batch_id": 1})  # written, then the query stopped
+    r = s.get("a")
+    assert (r.rows_in, r.written_rows()) == (5, 5)
+    assert r.batch_totals == {"rows_written": 5, "outputs.main.rows": 5}
+
+
+def test_a_blocked_batch_counts_at_once_since_it_never_commits() -> None:
+    s = _state()
+    s.add_batch_result("a", {"batch_id": 4, "aborted": "contract blocked",
+                             "metrics": {"contract": {"violations": {"r1": 3}}}})
+    assert s.get("a").batch_totals == {"metrics.contract.violations.r1": 3}
 
 
 def test_listeners_see_each_transition_and_threads_do_not_lose_progress() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner_fakes import FakeClock, FakeEngine, Script
+from support.engine_fakes import FakeClock, FakeEngine, Script
 
 from tauro_compile.streaming import StreamingPipelineManager
 from tauro_compile.streaming.config import NodeConfig

@@ -1,4 +1,4 @@
-"""Fakes for the runner's engine interface: a scripted clock, engine and query handles."""
+"""Fakes for the streaming core's QueryEngine protocol: a scripted clock, engine and query handles."""
 
 from __future__ import annotations
 

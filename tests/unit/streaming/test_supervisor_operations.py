@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner_fakes import FakeClock, FakeEngine, FakeHandle, Script, node, plan, progress
+from support.engine_fakes import FakeClock, FakeEngine, FakeHandle, Script, node, plan, progress
 
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.engine import QueryActivity
