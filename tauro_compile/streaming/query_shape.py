@@ -276,6 +276,14 @@ def record_shape(spark: SparkSession, location: str, shape: QueryShape) -> None:
 def verdict_for(df: DataFrame, node: NodeConfig, spark: SparkSession, location: str,
                 project_dir: str | None = None) -> tuple[Verdict, QueryShape]:
     """The verdict for starting `node` as `df` on its checkpoint, and the query's shape."""
+    if storage._connect(spark):
+        raise StreamingValidationError(
+            f"node '{node.name}': its checkpoint can only be compared through the driver's JVM, "
+            "which a Spark Connect session does not expose",
+            context=create_error_context("verdict_for", "query_shape", node_name=node.name,
+                                         checkpoint_location=location),
+            hint="run `tauro plan` with a local or cluster profile that reaches the same "
+                 "checkpoints")
     shape = shape_of(df, node, spark, project_dir)
     return compare(read_facts(spark, location, node), shape), shape
 

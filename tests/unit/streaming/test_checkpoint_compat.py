@@ -145,3 +145,23 @@ def test_a_record_round_trips_through_json_and_bad_records_are_refused() -> None
     assert QueryShape.from_dict(json.loads(text)) == TOTALS
     with pytest.raises(ValueError, match="not a recorded query shape"):
         QueryShape.from_dict({"node": "x"})
+
+
+def test_over_spark_connect_the_comparison_is_refused_with_a_way_out() -> None:
+    from tauro_compile.streaming.config import NodeConfig
+    from tauro_compile.streaming.exceptions import StreamingValidationError
+    from tauro_compile.streaming.query_shape import CheckpointGuard, verdict_for
+
+    class ConnectSession:
+        pass
+
+    ConnectSession.__module__ = "pyspark.sql.connect.session"
+    node = NodeConfig.model_validate({"name": "n", "input": {"format": "rate"},
+                                      "output": {"format": "console"}})
+    with pytest.raises(StreamingValidationError, match="Spark Connect") as caught:
+        verdict_for(None, node, ConnectSession(), "/p/chk/n")  # type: ignore[arg-type]
+    assert "local or cluster profile" in (caught.value.hint or "")
+    guard = CheckpointGuard(ConnectSession(), node, "/p/chk/n", None)  # type: ignore[arg-type]
+    guard.check()   # a run over Connect is left to Spark's own checks
+    guard.record()
+    assert guard.verdict is None
