@@ -32,7 +32,7 @@ def plan_once(project: Path) -> dict[str, float]:
     done = subprocess.run([*TAURO, "plan", "--project-dir", str(project), "-o", "json"],
                           capture_output=True, text=True, check=False)
     wall = time.time() - began
-    if done.returncode not in (0, 1):
+    if done.returncode not in (0, 1) or not done.stdout.startswith("{"):
         raise SystemExit(f"tauro plan failed ({done.returncode}):\n{done.stderr[-2000:]}")
     doc = json.loads(done.stdout)
     return {"wall": wall, "spark": doc["seconds"]["spark_start"],

@@ -21,6 +21,7 @@ its checkpoint or its query does not analyse; 2 the project or the command line 
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.compiler.options import ProjectOptions
-from tauro_compile.console import Console
+from tauro_compile.console import Console, PlainConsole
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -90,7 +91,9 @@ def run_plan(options: ProjectOptions, console: Console, output: str = "text") ->
     with python_logging_to(log_path, compiled.secret_values), project_imports(plan):
         console.err(f"Starting Spark locally ({plan.spark.where}) to analyse "
                     f"{len(plan.nodes)} node(s); no batch runs. Log: {log_path}")
-        spark, spark_seconds = _spark(plan, console, log_path)
+        # With --output json, stdout holds the document alone: Spark's start-up lines go to stderr.
+        spark_console = PlainConsole(stdout=sys.stderr) if output == "json" else console
+        spark, spark_seconds = _spark(plan, spark_console, log_path)
         nodes = analyse_plan(compiled, plan, spark)
     elapsed = time.time() - began
     code = EXIT_NODE_FAILED if any(n.status in (ERROR,) or (n.verdict and n.verdict.incompatible)

@@ -73,6 +73,7 @@ def test_plan_then_guard_on_a_changed_group_by(spark, make_project, tauro) -> No
 
     same = tauro("plan", "--project-dir", project, "--output", "json")
     assert same.exit_code == 0, same.output + same.stderr
+    assert same.stdout.startswith("{")                         # the document alone
 
     assert set(verdicts(same.stdout).values()) == {"unchanged"}
 
