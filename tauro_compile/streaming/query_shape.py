@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,12 +40,15 @@ from tauro_compile.streaming.exceptions import StreamingValidationError, create_
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger("tauro.streaming")
 RECORD_DIR = ".tauro"
 RECORD_FILE = "shape.json"
 _EXPR_ID = re.compile(r"#\d+L?")
 # Tauro's per-step views (`__tauro_<node>_<i>.col`) qualify columns; a step inserted before
 # would renumber them without changing the query.
 _STEP_QUALIFIER = re.compile(r"`?__tauro_[A-Za-z0-9_]+`?\.")
+# Ids Spark gives a plan node afresh each time it is built (e.g. an EventTimeWatermark's).
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _ALIAS = re.compile(r"\s+AS\s+(`[^`]*`|\w+)$")
 _GROUPS_WITH_STATE = ("FlatMapGroupsWithState", "FlatMapGroupsInPandasWithState",
                       "TransformWithState", "TransformWithStateInPandas",
@@ -144,7 +148,7 @@ def _walk(plan: Any, ops: list[StatefulOp], watermarks: list[str], leaves: list[
         _walk(child, ops, watermarks, leaves, steps)
     name = str(plan.nodeName())
     streaming = bool(plan.isStreaming())
-    text = _EXPR_ID.sub("", re.sub(r"@[0-9a-f]+", "", str(plan.simpleString(25))))
+    text = _UUID.sub("", _EXPR_ID.sub("", re.sub(r"@[0-9a-f]+", "", str(plan.simpleString(25)))))
     if name == "CollectMetrics":  # `observe(...)`: its last field is a per-session counter
         text = re.sub(r",\s*\d+$", "", text)
     if not children:
@@ -320,9 +324,18 @@ class CheckpointGuard:
         )
 
     def record(self) -> None:
-        """Record the started query's shape beside its checkpoint."""
-        if self.active and self.shape is not None:
+        """Record the started query's shape beside its checkpoint.
+
+        The query is already running: a record that cannot be written is logged, never
+        raised (the next start then compares with what Spark keeps in the checkpoint).
+        """
+        if not self.active or self.shape is None:
+            return
+        try:
             record_shape(self.spark, self.location, self.shape)
+        except Exception:
+            log.warning("node '%s': could not record its query shape beside %s",
+                        self.node.name, self.location, exc_info=True)
 
 
 __all__ = ["CheckpointGuard", "node_fingerprint", "read_facts", "record_path", "record_shape",

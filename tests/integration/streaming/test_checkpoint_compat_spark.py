@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from tauro_compile.streaming.checkpoint_compat import COMPATIBLE, INCOMPATIBLE, NEW, Verdict
+from tauro_compile.streaming.checkpoint_compat import (
+    COMPATIBLE,
+    INCOMPATIBLE,
+    NEW,
+    UNCHANGED,
+    Verdict,
+)
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.query_shape import record_shape, verdict_for
 
@@ -51,16 +57,25 @@ class Case:
         ).write.format("delta").mode("append").save(source or self.source)
         self.rows += count
 
+    def verdict(self, query: Query, mode: str = "append") -> Verdict:
+        """The verdict for `query` on the checkpoint, nothing run."""
+        df = query(self.spark.readStream.format("delta").load(self.source))
+        return verdict_for(df, self.node(self.source, mode), self.spark,
+                           str(self.root / "checkpoint"))[0]
+
+    def node(self, source: str, mode: str) -> NodeConfig:
+        return NodeConfig.model_validate({
+            "name": "gold", "input": {"format": "delta", "path": source},
+            "output": {"format": "delta", "path": str(self.root / "out")},
+            "streaming": {"output_mode": mode, "trigger": {"type": "available_now"}}})
+
     def run(self, query: Query, mode: str = "append", source: str | None = None,
             ) -> tuple[Verdict, Exception | None]:
         """New rows, then the verdict for `query` on the checkpoint, then Spark runs it."""
         src = source or self.source
         self.add_rows(source=src)
         df = query(self.spark.readStream.format("delta").load(src))
-        node = NodeConfig.model_validate({
-            "name": "gold", "input": {"format": "delta", "path": src},
-            "output": {"format": "delta", "path": str(self.root / "out")},
-            "streaming": {"output_mode": mode, "trigger": {"type": "available_now"}}})
+        node = self.node(src, mode)
         checkpoint = str(self.root / "checkpoint")
         verdict, shape = verdict_for(df, node, self.spark, checkpoint)
         def write(batch: Any, batch_id: int) -> None:
@@ -109,6 +124,7 @@ def case(spark, tmp_path: Path) -> Case:
 
 def test_grouping_key_of_another_type_spark_refuses(case: Case) -> None:
     first_run(case, count_by("k"), "complete")
+    assert case.verdict(count_by("k"), "complete").status == UNCHANGED
     verdict, error = case.run(count_by("k", "string"), "complete")
     incompatible(verdict, "grouping keys")
     assert "STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE" in str(error)
@@ -183,6 +199,7 @@ def test_watermark_column_changed_spark_silently_drops_rows(case: Case) -> None:
                            .dropDuplicatesWithinWatermark(["id"]).select("id"))
 
     first_run(case, dedup_on("ts"))
+    assert case.verdict(dedup_on("ts")).status == UNCHANGED   # built again: the same shape
     before = len(case.output())
     verdict, error = case.run(dedup_on("ts_old"))
     incompatible(verdict, "watermark column")

@@ -165,3 +165,16 @@ def test_over_spark_connect_the_comparison_is_refused_with_a_way_out() -> None:
     guard.check()   # a run over Connect is left to Spark's own checks
     guard.record()
     assert guard.verdict is None
+
+
+def test_a_record_that_cannot_be_written_is_logged_not_raised(caplog) -> None:
+    from tauro_compile.streaming.config import NodeConfig
+    from tauro_compile.streaming.query_shape import CheckpointGuard
+
+    node = NodeConfig.model_validate({"name": "totals", "input": {"format": "rate"},
+                                      "output": {"format": "console"}})
+    guard = CheckpointGuard.__new__(CheckpointGuard)
+    guard.spark, guard.node, guard.location = object(), node, "/p/chk/totals"
+    guard.active, guard.shape, guard.verdict = True, TOTALS, None
+    guard.record()   # the query already runs: failing here would leave it unwatched
+    assert "could not record its query shape beside /p/chk/totals" in caplog.text
