@@ -147,6 +147,19 @@ def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def refresh_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--yes and --include-side-outputs, for the commands that clear nodes."""
+    decorators = [
+        click.option("--yes", "-y", is_flag=True,
+                     help="Do not ask for confirmation (scripts); the preview is still printed."),
+        click.option("--include-side-outputs", is_flag=True,
+                     help="Also empty the nodes' quarantine and dead-letter Delta tables."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 def paused_gc(func: Callable[..., int]) -> Callable[..., int]:
     """Pause the cyclic GC while a short-lived command runs, and restore it after.
 
@@ -200,10 +213,12 @@ def init(directory: Path, template: str, force: bool, debug: bool, console: Any)
 @click.option("--explain", "explain", metavar="NODE", default=None,
               help="Show every effective setting of NODE and the layer that set it "
                    "(project defaults, node file, profile overrides, --vars); writes nothing.")
+@click.option("--no-cache", is_flag=True,
+              help="Compile from scratch; ignore and remove target/compile_cache.json.")
 @handle_errors
 @paused_gc
-def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
-            **kw: Any) -> int:
+def compile(output: str, all_profiles: bool, explain: str | None, no_cache: bool,
+            console: Any, **kw: Any) -> int:
     """Validate the project and write target/manifest.json; print the plan."""
     from tauro_compile.tasks.compile import run_compile, run_compile_all_profiles
 
@@ -215,7 +230,7 @@ def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
         return run_explain(_options(**kw), explain, output=output, console=console)
     if all_profiles:
         return run_compile_all_profiles(_options(**kw), console=console)
-    return run_compile(_options(**kw), output=output, console=console)
+    return run_compile(_options(**kw), output=output, console=console, use_cache=not no_cache)
 
 
 @main.command()
@@ -225,10 +240,15 @@ def compile(output: str, all_profiles: bool, explain: str | None, console: Any,
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on this port (0: a free one; "
                    "else the profile's metrics.port).")
+@click.option("--full-refresh", is_flag=True,
+              help="First clear the selected nodes (checkpoints, outputs) after a preview "
+                   "and a confirmation; see `tauro reset`.")
+@refresh_options
 @log_options
 @handle_errors
 def run(fail_fast: bool, plain: bool, metrics_port: int | None, verbose: bool,
-        log_format: str, log_path: Path | None, console: Any, **kw: Any) -> int:
+        log_format: str, log_path: Path | None, console: Any, full_refresh: bool,
+        yes: bool, include_side_outputs: bool, **kw: Any) -> int:
     """Compile, then run the selected nodes on Spark in dependency order.
 
     Spark's and the JVM's output goes to a log file per run under target/logs/ (its path is
@@ -242,10 +262,24 @@ def run(fail_fast: bool, plain: bool, metrics_port: int | None, verbose: bool,
         from tauro_compile.console import PlainConsole
 
         console = PlainConsole()
+    request = _refresh_request(yes, include_side_outputs) if full_refresh else None
+    if not full_refresh and (yes or include_side_outputs):
+        from tauro_compile.errors import UsageError
+
+        raise UsageError("--yes and --include-side-outputs only apply with --full-refresh",
+                         hint="add --full-refresh, or use `tauro reset` to only clear")
     return run_run(_options(**kw), console=console, fail_fast=fail_fast,
                    metrics_port=metrics_port,
                    log_options=LogOptions(verbose, log_format, log_path),
-                   started_at=process_started_at())
+                   started_at=process_started_at(), full_refresh=request)
+
+
+def _refresh_request(yes: bool, include_side_outputs: bool) -> Any:
+    from tauro_compile.tasks.reset import RefreshRequest, stdin_is_terminal
+
+    return RefreshRequest(yes=yes, include_side_outputs=include_side_outputs,
+                          interactive=stdin_is_terminal(),
+                          confirm=lambda q: click.confirm(q, default=False, err=True))
 
 
 @main.command()
@@ -400,6 +434,44 @@ def schema(debug: bool, console: Any) -> int:
     from tauro_compile.tasks.schema import run_schema
 
     return run_schema(console=console)
+
+
+@main.command()
+@project_options
+@refresh_options
+@handle_errors
+def reset(yes: bool, include_side_outputs: bool, console: Any, **kw: Any) -> int:
+    """Clear the selected nodes so their next run starts over (nothing is run).
+
+    Shows what it clears and asks first: checkpoints are moved aside to a timestamped backup,
+    Delta outputs get a new empty version (undo with RESTORE ... TO VERSION AS OF n), file
+    outputs are moved aside, Kafka topics are never deleted. Their downstream nodes must be
+    selected too (`-s node+`). Refused while a run of the project holds its lock.
+    """
+    from tauro_compile.tasks.reset import run_reset
+
+    return run_reset(_options(**kw), console, _refresh_request(yes, include_side_outputs))
+
+
+@main.command("replay-dead-letters")
+@click.argument("node")
+@run_options
+@click.option("--where", default=None,
+              help="Only the dead letters matching this SQL condition on the dead-letter "
+                   "table's columns, e.g. \"batch_id > 3\".")
+@click.option("--dry-run", is_flag=True, help="Parse them and print the counts; write nothing.")
+@handle_errors
+def replay_dead_letters(node: str, where: str | None, dry_run: bool, console: Any,
+                        **kw: Any) -> int:
+    """Re-feed NODE's dead-lettered records through its parse and transforms into its output.
+
+    Exactly once: records that parse now are written and marked replayed; those that still
+    fail stay, with the new error. Running it again writes nothing twice.
+    """
+    from tauro_compile.tasks.replay import run_replay
+
+    return run_replay(_options(select=(), exclude=(), **kw), console, node, where=where,
+                      dry_run=dry_run)
 
 
 __all__ = ["main"]

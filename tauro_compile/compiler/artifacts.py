@@ -9,8 +9,10 @@ secret-like keys, and the values of secret-like keys written literally become `*
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -50,26 +52,120 @@ def _mask_pair(match: re.Match[str]) -> str:
     return f'{match.group("lead")}{quote}{match.group("key")}{quote}{match.group("sep")}"{MASK}"'
 
 
+class Precreator:
+    """Creates, in a thread, the empty compiled files a compile is about to write.
+
+    On a fresh `target/`, creating thousands of files is mostly kernel time; started as soon
+    as the node files are known (one per file stem: a node's default name), it overlaps the
+    rendering and parsing. Only files that did not exist are created (`O_EXCL`), and
+    `discard_unused` deletes those of them no node ended up writing, whatever the compile's
+    outcome, so nothing is left behind that a compile without it would not have written.
+    """
+
+    def __init__(self, target_dir: Path, names: Iterable[str]) -> None:
+        self.folder = target_dir / COMPILED_DIR
+        self.created: set[str] = set()
+        self._thread = threading.Thread(target=self._create, args=(sorted(set(names)),),
+                                        name="tauro-compiled-precreate")
+        self._thread.start()
+
+    def _create(self, names: list[str]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            existing = set(os.listdir(self.folder))
+        except OSError:
+            return  # the writer reports what is wrong with the folder
+        base = str(self.folder)
+        for name in names:
+            if name + ".yml" in existing:
+                continue
+            try:
+                fd = os.open(os.path.join(base, name + ".yml"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError:
+                continue
+            os.close(fd)
+            self.created.add(name)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def discard_unused(self, written: Iterable[str]) -> None:
+        """Delete the files this created that were not written: not among the names handed
+        to the writer, or still empty (a compiled node file is never empty)."""
+        self.join()
+        wanted = set(written)
+        for name in self.created:
+            path = self.folder / f"{name}.yml"
+            with contextlib.suppress(FileNotFoundError):
+                if name not in wanted or path.stat().st_size == 0:
+                    os.unlink(path)
+
+
 def write_compiled(target_dir: Path, texts: Mapping[str, str], *, clean: bool,
                    substitute: Callable[[str], str] = lambda text: text,
-                   known_secrets: tuple[str, ...] = ()) -> Path:
-    """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone."""
+                   known_secrets: tuple[str, ...] = (), background: bool = False,
+                   precreated: Precreator | None = None) -> Callable[[], Path]:
+    """Write `<name>.yml` per entry of `texts`; `clean` removes files of nodes that are gone.
+
+    A file is written only when its content changed. The texts are substituted and masked
+    here; with `background`, the file-system work runs in a thread (creating thousands of
+    files is mostly kernel time, which then overlaps the rest of the compile). Returns a
+    function that waits for the writing to end (re-raising its error) and gives the folder.
+    """
     folder = target_dir / COMPILED_DIR
+    contents = {name: mask_rendered(substitute(text), known_secrets) for name, text in texts.items()}
+    if not background:
+        if precreated is not None:
+            precreated.join()
+        _write_files(folder, contents, clean, precreated.created if precreated else set())
+        return lambda: folder
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            if precreated is not None:
+                precreated.join()
+            _write_files(folder, contents, clean, precreated.created if precreated else set())
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's wait
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="tauro-compiled-files")
+    thread.start()
+
+    def wait() -> Path:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return folder
+
+    return wait
+
+
+def _write_files(folder: Path, contents: Mapping[str, str], clean: bool,
+                 empty: set[str]) -> None:
+    """Write the files whose content differs; `empty`: names just created empty."""
     folder.mkdir(parents=True, exist_ok=True)
     existing = {entry.name for entry in os.scandir(folder)}
     base = str(folder)
-    for name, text in texts.items():
-        content = mask_rendered(substitute(text), known_secrets)
+    for name, content in contents.items():
         path = os.path.join(base, name + ".yml")
-        if name + ".yml" in existing:
+        if name in empty:
+            if not content:
+                continue
+        elif name + ".yml" in existing:
             with open(path, encoding="utf-8") as handle:
                 if handle.read() == content:
                     continue
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(content)
     if clean:
-        _remove_stale(folder, (f"{name}.yml" for name in texts))
-    return folder
+        _remove_stale(folder, (f"{name}.yml" for name in contents))
+
+
+def remove_stale(target_dir: Path, names: Iterable[str]) -> None:
+    """Delete the compiled files of nodes other than `names` (after a valid compile)."""
+    _remove_stale(target_dir / COMPILED_DIR, (f"{name}.yml" for name in names))
 
 
 def _remove_stale(folder: Path, keep: Iterable[str]) -> None:

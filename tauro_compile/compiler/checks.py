@@ -73,12 +73,30 @@ def placeholder_problems(draft: NodeDraft) -> list[Problem]:
                         "SELECT ... FROM {{ input }}", found="no {{ input }}",
                         hint="a sql step transforms the stream it receives, which it reads "
                         "as {{ input }}; a table read any other way is not that stream")
-    for path, value in strings_of(draft.raw, ()):
-        if path not in sql_paths and INPUT_PLACEHOLDER.search(value):
+    for path in _input_paths(draft.raw, (), []):
+        if path not in sql_paths:
             add("{{ input }} is only meaningful in a sql transform", path,
                 code="input_outside_sql", found="{{ input }}", expected="{{ input }} only in `transforms[].sql`",
                 hint=INPUT_HINT)
     return problems
+
+
+def _input_paths(value: Any, path: tuple[str | int, ...],
+                 found: list[tuple[str | int, ...]]) -> list[tuple[str | int, ...]]:
+    """Paths of the strings inside `value` that hold `{{ input }}`, in document order.
+
+    `strings_of` with the placeholder test inlined: run on every node, it builds a path only
+    for the few strings that match.
+    """
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            if "input" in item and INPUT_PLACEHOLDER.search(item):
+                found.append((*path, key))
+        elif isinstance(item, dict | list):
+            _input_paths(item, (*path, key), found)
+    return found
 
 
 def strings_of(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from tauro_compile.compiler import checks
-from tauro_compile.compiler.artifacts import write_compiled
+from tauro_compile.compiler.artifacts import Precreator, remove_stale, write_compiled
+from tauro_compile.compiler.compile_cache import EnvironRecorder
 from tauro_compile.compiler.graph import GraphCycleError, NodeGraph
 from tauro_compile.compiler.loader import NodeLoader
-from tauro_compile.compiler.manifest import build_manifest, write_manifest
+from tauro_compile.compiler.manifest import build_manifest, render_manifest, write_manifest
 from tauro_compile.compiler.masking import secret_named_values
 from tauro_compile.compiler.problems import split_field, validation_problems
 from tauro_compile.compiler.profiles import ResolvedProfile, absolute_path, load_profile
@@ -31,6 +32,7 @@ from tauro_compile.compiler.project import (
     NODE_SUFFIXES,
     PROJECT_FILE,
     ProjectConfig,
+    ProjectFile,
     discover,
     load_project,
 )
@@ -44,6 +46,7 @@ from tauro_compile.streaming.code_checks import ContractChecker, ReferenceChecke
 from tauro_compile.streaming.config import InputConfig, NodeConfig, check_input
 from tauro_compile.streaming.formats import is_secret_key
 from tauro_compile.streaming.plan import PlannedNode, RunPlan
+from tauro_compile.streaming.probes import FileProbes
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.textfiles import read_text
 
@@ -83,6 +86,11 @@ class CompiledProject:
     sources: dict[str, DeclaredSource] = field(default_factory=dict)
     secret_values: tuple[str, ...] = ()   # values to mask in anything shown or written
     warnings: tuple[Problem, ...] = ()    # not refused (e.g. an option name Spark ignores)
+    # What the compile read beyond the project's files (for target/compile_cache.json):
+    env_names: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    env_whole: bool = field(default=False, repr=False, compare=False)  # iterated environ
+    probes: tuple[tuple[str, str, object], ...] = field(default=(), repr=False, compare=False)
+    manifest_text: str | None = field(default=None, repr=False, compare=False)  # as written
     # node name -> its config layers, lowest first (provenance; built only when called)
     layers: Callable[[str], list[Layer]] | None = field(default=None, repr=False, compare=False)
     _generations: list[list[str]] | None = field(default=None, repr=False, compare=False)
@@ -122,13 +130,20 @@ class CompiledProject:
 
 
 def compile_project(options: ProjectOptions, *, write_artifacts: bool = True,
-                    environ: Mapping[str, str] | None = None) -> CompiledProject:
-    """Compile the project of `options`; ProjectError with every problem, or UsageError."""
-    return _compile(options, write_artifacts, os.environ if environ is None else environ)
+                    environ: Mapping[str, str] | None = None,
+                    preread: MutableMapping[str, bytes] | None = None) -> CompiledProject:
+    """Compile the project of `options`; ProjectError with every problem, or UsageError.
+
+    `preread`: absolute path -> bytes of node and macro files already read (by the cache).
+    """
+    recorder = EnvironRecorder(os.environ if environ is None else environ)
+    compiled = _compile(options, write_artifacts, recorder, preread)
+    return dataclasses.replace(compiled, env_names=tuple(sorted(recorder.names)),
+                               env_whole=recorder.whole)
 
 
-def _compile(options: ProjectOptions, write_artifacts: bool,
-             environ: Mapping[str, str]) -> CompiledProject:
+def _compile(options: ProjectOptions, write_artifacts: bool, environ: Mapping[str, str],
+             preread: MutableMapping[str, bytes] | None = None) -> CompiledProject:
     project = load_project(options.project_dir)
     project_context = {"name": project.name, "version": project.version,
                        "vars": dict(project.vars)}
@@ -140,7 +155,9 @@ def _compile(options: ProjectOptions, write_artifacts: bool,
     if not profile.spark.app_name:
         profile = dataclasses.replace(
             profile, spark=dataclasses.replace(profile.spark, app_name=f"tauro-{project.name}"))
-    return _Compilation(project, profile, options, project_context, environ).run(write_artifacts)
+    compilation = _Compilation(project, profile, options, project_context, environ)
+    compilation.preread = preread
+    return compilation.run(write_artifacts)
 
 
 class _Compilation:
@@ -161,14 +178,31 @@ class _Compilation:
             sources=list(project.sources), environ=environ,
         )
         self._project_index: LineIndex | None = None
+        self.probes = FileProbes()
+        self.preread: MutableMapping[str, bytes] | None = None
+        self._written: list[str] = []   # compiled file names handed to the writer
 
     def run(self, write_artifacts: bool) -> CompiledProject:
+        project = self.project
+        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True,
+                                preread=self.preread)
+        precreated = Precreator(project.target_dir, (PurePosixPath(f.rel).stem for f in files)) \
+            if write_artifacts else None
+        try:
+            return self._run(files, found, write_artifacts, precreated)
+        finally:
+            if precreated is not None:
+                precreated.discard_unused(self._written)
+
+    def _run(self, files: list[ProjectFile], found_files: list[Problem], write_artifacts: bool,
+             precreated: Precreator | None) -> CompiledProject:
         project, problems = self.project, self.problems
-        macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False)
+        macros, found = discover(project, project.macro_paths, MACRO_SUFFIXES, required=False,
+                                 preread=self.preread)
         problems.extend(found)
         problems.extend(self.renderer.load_macros([(f.rel, f.text) for f in macros]))
         sources = self._declared_sources()
-        files, found = discover(project, project.node_paths, NODE_SUFFIXES, required=True)
+        found = found_files
         problems.extend(found)
         loader = NodeLoader(self.renderer, project, self.profile.nodes, problems,
                             known_secrets=tuple(sorted(self.secrets)),
@@ -191,19 +225,40 @@ class _Compilation:
         resolver = Resolver(drafts, sources, project_dir=project.project_dir,
                             checkpoint_root=self.profile.paths.get("checkpoints"),
                             profile_name=self.profile.name, contract_paths=project.contract_paths,
-                            source_names=list(project.sources), broken=loader.failed)
-        resolved = self._resolve(drafts, resolver)
-        graph = NodeGraph(drafts, ((up, name) for name, d in drafts.items() for up in d.refs))
-        self._cycle_problem(graph, drafts)
+                            source_names=list(project.sources), broken=loader.failed,
+                            exists=self.probes.exists)
         for draft in drafts.values():
             self.secrets.update(draft.secrets)
         self.secrets |= loader.unparsed_secrets
         secrets = tuple(sorted(self.secrets))
         target_dir = project.target_dir
-        if write_artifacts:
-            write_compiled(target_dir, loader.compiled, clean=not problems,
-                           substitute=lambda text: _substitute_text(text, resolver),
-                           known_secrets=secrets)
+        # The compiled files are written in a thread while the checks run and the manifest
+        # is built (creating thousands of files is mostly kernel time).
+        written = write_compiled(target_dir, loader.compiled, clean=False,
+                                 substitute=lambda text: _substitute_text(text, resolver),
+                                 known_secrets=secrets, background=True,
+                                 precreated=precreated) if write_artifacts else None
+        self._written = list(loader.compiled) if write_artifacts else []
+        try:
+            resolved = self._resolve(drafts, resolver)
+            graph = NodeGraph(drafts, ((up, n) for n, d in drafts.items() for up in d.refs))
+            self._cycle_problem(graph, drafts)
+            compiled = self._compiled(resolved, graph, sources, secrets, loader,
+                                      write_artifacts)
+        finally:
+            if written is not None:
+                written()  # compiled/ complete (or its error raised) before the manifest
+                if not problems:  # files of nodes that are gone, only by a valid compile
+                    remove_stale(target_dir, loader.compiled)
+        if compiled.manifest_text is not None:
+            write_manifest(compiled.manifest_text, target_dir)
+        return compiled
+
+    def _compiled(self, resolved: dict[str, ResolvedNode], graph: NodeGraph,
+                  sources: dict[str, DeclaredSource], secrets: tuple[str, ...],
+                  loader: NodeLoader, write_artifacts: bool) -> CompiledProject:
+        """The compiled project (with its manifest text when artifacts are written)."""
+        project, problems, target_dir = self.project, self.problems, self.project.target_dir
         if problems:
             raise ProjectError([_masked(p, secrets) for p in _relocated(problems, loader)])
         nodes = {
@@ -223,17 +278,17 @@ class _Compilation:
                                    sources=sources, secret_values=secrets,
                                    warnings=tuple(_masked(w, secrets) for w in
                                                   _relocated(self.warnings, loader)),
-                                   layers=loader.layers)
+                                   layers=loader.layers, probes=tuple(self.probes.records()))
         if write_artifacts:
-            write_manifest(build_manifest(compiled, self._invocation()), target_dir)
+            compiled.manifest_text = render_manifest(build_manifest(compiled, self._invocation()))
         return compiled
 
     # -- steps ---------------------------------------------------------------------------
 
     def _resolve(self, drafts: dict[str, NodeDraft], resolver: Resolver) -> dict[str, ResolvedNode]:
         resolved: dict[str, ResolvedNode] = {}
-        references = ReferenceChecker(self.project.project_dir)
-        contracts = ContractChecker(self.project.project_dir)
+        references = ReferenceChecker(self.project.project_dir, self.probes)
+        contracts = ContractChecker(self.project.project_dir, self.probes)
         for name, draft in drafts.items():
             self.problems.extend(checks.placeholder_problems(draft))
             node, found = resolver.resolve(draft)

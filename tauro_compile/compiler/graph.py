@@ -26,6 +26,7 @@ class NodeGraph:
             sorted((up, down) for up, down in set(edges) if up in graph and down in graph)
         )
         self._graph = graph
+        self._generations: list[list[str]] | None = None   # the graph never changes
 
     @property
     def nodes(self) -> list[str]:
@@ -73,11 +74,13 @@ class NodeGraph:
 
         Raises GraphCycleError when the graph has a cycle.
         """
-        try:
-            return topological_generations(
-                {name: list(self._graph.predecessors(name)) for name in self._graph})
-        except CycleError:
-            raise GraphCycleError(self.find_cycle() or []) from None
+        if self._generations is None:
+            try:
+                self._generations = topological_generations(
+                    {name: list(self._graph.predecessors(name)) for name in self._graph})
+            except CycleError:
+                raise GraphCycleError(self.find_cycle() or []) from None
+        return [list(generation) for generation in self._generations]
 
     def topological_order(self) -> list[str]:
         """The generations flattened: a stable start order."""

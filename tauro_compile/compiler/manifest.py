@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,11 @@ MANIFEST_FILE = "manifest.json"
 
 class ManifestError(UsageError):
     """A manifest that is missing, unreadable or of a version this Tauro cannot read."""
+
+
+def generated_at() -> str:
+    """The manifest's `metadata.generated_at`: now, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def source_id(project: str, name: str) -> str:
@@ -124,7 +130,7 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
         "metadata": {
             "manifest_version": MANIFEST_VERSION,
             "tauro_version": __version__,
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generated_at": generated_at(),
             "project_name": project,
             "profile": compiled.profile.name,
             "selected": list(compiled.selected),
@@ -137,14 +143,18 @@ def build_manifest(compiled: CompiledProject, invocation: dict[str, Any]) -> dic
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename: readers never see half a file."""
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order) to `path` through a temp file and a rename:
+    readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would ignore the umask
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
@@ -152,11 +162,16 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_manifest(document: dict[str, Any], target_dir: Path) -> Path:
-    """Write the manifest into `target_dir` atomically; returns its path."""
-    path = target_dir / MANIFEST_FILE
+def render_manifest(document: dict[str, Any]) -> str:
+    """The manifest file's text."""
     # Compact: json's C encoder only runs without `indent` (5x faster on large projects).
-    write_atomically(path, json.dumps(document, separators=(",", ":"), default=str) + "\n")
+    return json.dumps(document, separators=(",", ":"), default=str) + "\n"
+
+
+def write_manifest(document: dict[str, Any] | str, target_dir: Path) -> Path:
+    """Write the manifest (a document or its text) into `target_dir` atomically; its path."""
+    path = target_dir / MANIFEST_FILE
+    write_atomically(path, document if isinstance(document, str) else render_manifest(document))
     return path
 
 

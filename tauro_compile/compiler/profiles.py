@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from tauro_compile.compiler.discovery import PROFILES_FILE, profile_candidates
 from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.project import read_project_text
 from tauro_compile.compiler.rendering import Renderer
@@ -45,7 +46,6 @@ from tauro_compile.streaming.merge import deep_merge
 from tauro_compile.streaming.plan import SparkSettings
 from tauro_compile.streaming.secrets import MASK
 
-PROFILES_FILE = "profiles.yml"
 PROFILE_ENV = "TAURO_PROFILE"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:/")
 
@@ -120,12 +120,11 @@ class ResolvedProfile:
 
 def find_profiles_file(project_dir: Path, profiles_dir: Path | None) -> Path:
     """profiles.yml from --profiles-dir, else the project, else ~/.tauro; UsageError if none."""
+    searched = profile_candidates(project_dir, profiles_dir)
     if profiles_dir is not None:
-        candidate = Path(profiles_dir) / PROFILES_FILE
-        if not candidate.is_file():
+        if not searched[0].is_file():
             raise UsageError(f"no {PROFILES_FILE} in --profiles-dir {profiles_dir}")
-        return candidate
-    searched = [Path(project_dir) / PROFILES_FILE, Path.home() / ".tauro" / PROFILES_FILE]
+        return searched[0]
     for candidate in searched:
         if candidate.is_file():
             return candidate

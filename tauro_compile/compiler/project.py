@@ -27,21 +27,33 @@ directory goes on `sys.path`, so `python: transforms.events:deduplicate` imports
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
+from tauro_compile.compiler.discovery import (
+    DEFAULT_CONTRACT_PATHS,
+    DEFAULT_MACRO_PATHS,
+    DEFAULT_NODE_PATHS,
+    DEFAULT_TARGET_PATH,
+    PROJECT_FILE,
+    walk_files,
+)
+from tauro_compile.compiler.discovery import (
+    MACRO_SUFFIXES as MACRO_SUFFIXES,
+)
+from tauro_compile.compiler.discovery import (
+    NODE_SUFFIXES as NODE_SUFFIXES,
+)
 from tauro_compile.compiler.problems import validation_problems
 from tauro_compile.compiler.yaml_source import LineIndex, YamlSyntaxError, load_yaml, yaml_problems
 from tauro_compile.errors import Problem, ProjectError, UsageError
 from tauro_compile.streaming.config import ConfigModel, FailurePolicy, StreamingConfig
-from tauro_compile.textfiles import ENCODING_HINT, EncodingProblem, read_text
+from tauro_compile.textfiles import ENCODING_HINT, EncodingProblem, decode_text, read_text
 
-PROJECT_FILE = "tauro_project.yml"
-NODE_SUFFIXES = (".yml", ".yaml")
-MACRO_SUFFIXES = (".jinja", ".j2", ".sql")
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -52,10 +64,10 @@ class ProjectConfig(ConfigModel):
     version: str = "0.1.0"
     description: str | None = None
     profile: str | None = None
-    node_paths: list[str] = Field(default_factory=lambda: ["nodes"])
-    contract_paths: list[str] = Field(default_factory=lambda: ["contracts"])
-    macro_paths: list[str] = Field(default_factory=lambda: ["macros"])
-    target_path: str = "target"
+    node_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_NODE_PATHS))
+    contract_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTRACT_PATHS))
+    macro_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_MACRO_PATHS))
+    target_path: str = DEFAULT_TARGET_PATH
     vars: dict[str, Any] = Field(default_factory=dict)
     streaming: dict[str, Any] = Field(default_factory=dict)
     on_failure: dict[str, Any] = Field(default_factory=dict)
@@ -155,31 +167,28 @@ def read_project_text(path: Path, shown: str) -> str:
 
 
 def discover(project: ProjectConfig, dirs: list[str], suffixes: tuple[str, ...],
-             *, required: bool) -> tuple[list[ProjectFile], list[Problem]]:
-    """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped."""
+             *, required: bool, preread: MutableMapping[str, bytes] | None = None,
+             ) -> tuple[list[ProjectFile], list[Problem]]:
+    """Files under `dirs` (project-relative) ending in `suffixes`, sorted, hidden ones skipped.
+
+    `preread` maps absolute paths to bytes already read (by the compile cache, which hashed
+    them): those files are not read again, and their entries are taken out (memory).
+    """
     root = project.project_dir
-    prefix = len(str(root)) + 1
-    found: dict[str, str] = {}
     problems: list[Problem] = []
     for directory in dirs:
         base = root / directory
-        if not base.is_dir():
-            if required and directory != "nodes" or base.exists():
-                problems.append(Problem(
-                    f"'{directory}' is not a directory", file=PROJECT_FILE,
-                    field="node_paths", found=directory,
-                ))
-            continue
-        for current, subdirs, files in os.walk(base):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            for name in files:
-                if name.endswith(suffixes) and not name.startswith("."):
-                    full = os.path.join(current, name)
-                    found.setdefault(full[prefix:].replace(os.sep, "/"), full)
+        if not base.is_dir() and (required and directory != "nodes" or base.exists()):
+            problems.append(Problem(
+                f"'{directory}' is not a directory", file=PROJECT_FILE,
+                field="node_paths", found=directory,
+            ))
+    found = walk_files(root, dirs, suffixes)
     result = []
-    for rel in sorted(found):
+    for rel in found:
         try:
-            text = read_text(found[rel])
+            data = preread.pop(found[rel], None) if preread else None
+            text = read_text(found[rel]) if data is None else decode_text(data)
         except EncodingProblem as exc:
             problems.append(encoding_problem(exc, rel))
             continue

@@ -91,8 +91,10 @@ class Resolver:
                  *, project_dir: Path, checkpoint_root: str | None, profile_name: str,
                  contract_paths: Sequence[str] = (),
                  source_names: Sequence[str] | None = None,
-                 broken: Collection[str] = ()) -> None:
+                 broken: Collection[str] = (),
+                 exists: Callable[[Path], bool] = os.path.exists) -> None:
         self.drafts = drafts
+        self.exists = exists  # how contract paths are looked up (the compile records it)
         # Nodes whose files failed to render or parse: already reported, never "unknown".
         self.broken = frozenset(broken)
         # Every declared source, valid or not (an invalid one is reported on tauro_project.yml).
@@ -216,7 +218,7 @@ class Resolver:
             contract = dict(contract_dict(raw["contract"]))
             if isinstance(contract.get("path"), str):
                 contract["path"] = resolve_contract_path(
-                    contract["path"], self.root, self.contract_paths)
+                    contract["path"], self.root, self.contract_paths, self.exists)
             if isinstance(contract.get("quarantine"), dict):
                 contract["quarantine"] = self._absolute(contract["quarantine"], "path")
             final["contract"] = contract
@@ -351,14 +353,15 @@ def _call_line(source: str, function: str, name: str) -> int | None:
     return source.count("\n", 0, match.start()) + 1 if match else None
 
 
-def resolve_contract_path(value: str, project_dir: Path, contract_paths: Sequence[str]) -> str:
+def resolve_contract_path(value: str, project_dir: Path, contract_paths: Sequence[str],
+                          exists: Callable[[Path], bool] = os.path.exists) -> str:
     """A `contract:` path: as given (relative to the project), else under a contract path."""
     if os.path.isabs(value) or re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:/", value):
         return value
     direct = project_dir / value
-    if not direct.exists():
+    if not exists(direct):
         for folder in contract_paths:
             candidate = project_dir / folder / value
-            if candidate.exists():
+            if exists(candidate):
                 return os.path.normpath(candidate)
     return os.path.normpath(direct)

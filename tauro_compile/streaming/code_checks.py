@@ -16,7 +16,6 @@ A module that defines `__getattr__` or uses `import *` is given the benefit of t
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from tauro_compile.errors import Problem, did_you_mean
 from tauro_compile.streaming.config import ConfigIssue, NodeConfig
 from tauro_compile.streaming.model_issues import field_path_text
+from tauro_compile.streaming.probes import FileProbes
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,10 @@ class Signature:
 class ReferenceChecker:
     """Answers "can `module:name` be imported?" for node files, caching per module."""
 
-    def __init__(self, project_dir: Path) -> None:
+    def __init__(self, project_dir: Path, probes: FileProbes | None = None) -> None:
+        self.probes = probes = FileProbes() if probes is None else probes
         roots = [Path(project_dir)]
-        roots += [Path(p or os.getcwd()) for p in sys.path if Path(p or ".").is_dir()]
+        roots += [Path(p or os.getcwd()) for p in sys.path if probes.is_dir(p or os.getcwd())]
         self.roots = list(dict.fromkeys(roots))
         self.project_dir = Path(project_dir)
         self._modules: dict[str, _Module | None] = {}
@@ -130,17 +131,15 @@ class ReferenceChecker:
             for _ in range(level - 1):
                 base = base.parent
             target = base.joinpath(*dotted.split(".")) if dotted else base
-            return (target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()
-                    or target.is_dir())
+            probes = self.probes
+            return (probes.is_file(target.with_suffix(".py"))
+                    or probes.is_file(target / "__init__.py") or probes.is_dir(target))
         if self._locate(dotted) is not None:
             return True
         top = dotted.split(".")[0]
         if self._locate(top) is not None:
             return True  # a package of the project or on sys.path: its submodules are its own
-        try:  # a top-level name only: find_spec never imports anything for it
-            return importlib.util.find_spec(top) is not None
-        except (ImportError, ValueError):
-            return False
+        return self.probes.find_spec(top)  # a top-level name only: nothing is imported
 
     def _module(self, dotted: str) -> _Module | None:
         if dotted not in self._modules:
@@ -154,13 +153,11 @@ class ReferenceChecker:
         for root in self.roots:
             base = root.joinpath(*parts)
             for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-                if candidate.is_file():
+                if self.probes.is_file(candidate):
+                    self.probes.content(candidate)
                     return _parse(candidate)
-            parent = base.parent
-            if parent.is_dir() and any(
-                f.startswith(parts[-1] + ".") and f.endswith((".so", ".pyd"))
-                for f in os.listdir(parent)
-            ):
+            if any(f.startswith(parts[-1] + ".") and f.endswith((".so", ".pyd"))
+                   for f in self.probes.listdir(base.parent)):
                 return _Module(None, frozenset(), True)
         return None
 
@@ -253,8 +250,9 @@ def _display(path: Path, root: Path) -> str:
 class ContractChecker:
     """Validates contract files once each, through the contracts layer."""
 
-    def __init__(self, project_dir: Path) -> None:
+    def __init__(self, project_dir: Path, probes: FileProbes | None = None) -> None:
         self.project_dir = Path(project_dir)
+        self.probes = FileProbes() if probes is None else probes
         self._results: dict[Path, list[Problem]] = {}
 
     def problems(self, path: Path) -> list[Problem]:
@@ -265,9 +263,10 @@ class ContractChecker:
 
     def _check(self, path: Path) -> list[Problem]:
         shown = _display(path, self.project_dir)
-        if not path.is_file():
+        if not self.probes.is_file(path):
             return [Problem(f"contract file {shown} does not exist", file=shown,
                             code="contract_missing")]
+        self.probes.content(path)
         from tauro_compile.contracts import ContractError, load_contract
 
         try:

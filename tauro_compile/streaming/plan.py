@@ -94,18 +94,32 @@ def topological_generations(depends_on: Mapping[str, Iterable[str]]) -> list[lis
     An upstream that is not a key of `depends_on` (left out of the plan) is ignored. Raises
     CycleError, naming one cycle, when the nodes cannot be ordered.
     """
-    pending = {name: {up for up in ups if up in depends_on and up != name} | (
-        {name} if name in ups else set()) for name, ups in depends_on.items()}
+    # Kahn's algorithm by levels: O(nodes + edges) (the compiler orders 5000-node projects).
+    waiting: dict[str, int] = {}
+    children: dict[str, list[str]] = {name: [] for name in depends_on}
+    for name, ups in depends_on.items():
+        known = {up for up in ups if up in depends_on}
+        for up in known:
+            children[up].append(name)
+        waiting[name] = len(known)     # a self-loop counts and is never satisfied
+    ready = sorted(name for name, count in waiting.items() if count == 0)
     generations: list[list[str]] = []
-    while pending:
-        ready = sorted(name for name, ups in pending.items() if not ups)
-        if not ready:
-            raise CycleError(_a_cycle(pending))
+    placed = 0
+    while ready:
         generations.append(ready)
+        placed += len(ready)
+        following = []
         for name in ready:
-            del pending[name]
-        for ups in pending.values():
-            ups.difference_update(ready)
+            for child in children[name]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    following.append(child)
+        ready = sorted(following)
+    if placed < len(depends_on):
+        done = {name for generation in generations for name in generation}
+        pending = {name: {up for up in ups if up in depends_on and up not in done}
+                   for name, ups in depends_on.items() if name not in done}
+        raise CycleError(_a_cycle(pending))
     return generations
 
 

@@ -9,6 +9,7 @@ document on stdout and nothing else. Secrets are masked in both.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,25 +21,66 @@ if TYPE_CHECKING:
     from tauro_compile.streaming.config import InputConfig, OutputConfig
 
 
-def run_compile(options: ProjectOptions, output: str = "text", console: Console | None = None) -> int:
-    """Compile the project (ProjectError/UsageError propagate to the CLI handler); exit code."""
-    from tauro_compile.compiler.compile import compile_project
+def run_compile(options: ProjectOptions, output: str = "text", console: Console | None = None,
+                *, use_cache: bool = True) -> int:
+    """Compile the project (ProjectError/UsageError propagate to the CLI handler); exit code.
+
+    With `use_cache`, a project unchanged since the last successful compile is not compiled
+    again: its plan, warnings and manifest come from `target/compile_cache.json` (see
+    `compiler/compile_cache.py`); `use_cache=False` compiles and removes that cache.
+    """
+    from tauro_compile.compiler import compile_cache
     from tauro_compile.compiler.manifest import MANIFEST_FILE
 
-    compiled = compile_project(options)
+    snapshot = compile_cache.snapshot(options) if use_cache else None
+    if snapshot is not None:
+        hit = snapshot.lookup(os.environ)
+        if hit is not None:
+            return _replay(hit, snapshot.target_dir / MANIFEST_FILE, output, console)
+    from tauro_compile.compiler.compile import compile_project
+
+    try:
+        compiled = compile_project(options, preread=snapshot.files if snapshot else None)
+    except BaseException:
+        if snapshot is not None:
+            compile_cache.forget(snapshot.target_dir)
+        raise
     manifest = compiled.target_dir / MANIFEST_FILE
-    if console is None:
-        return 0
-    for warning in compiled.warnings:
-        console.err(f"Warning: {warning.render()}")
     document = plan_document(compiled, manifest)
-    if output == "json":
-        console.json(document)
+    text = plan_text(document)
+    warnings = [f"Warning: {warning.render()}" for warning in compiled.warnings]
+    if snapshot is not None and snapshot.target_dir == compiled.target_dir:
+        snapshot.store(compiled, text, document, warnings, os.environ)
     else:
-        console.out(plan_text(document))
+        compile_cache.forget(compiled.target_dir)
+    if console is not None:
+        _show(console, output, warnings, text, lambda: document, manifest)
+    return 0
+
+
+def _replay(hit: Any, manifest: Path, output: str, console: Console | None) -> int:
+    """Write the cached manifest (generated now) and print the cached plan; exit code."""
+    import json
+
+    from tauro_compile.compiler.manifest import generated_at, write_atomically
+
+    write_atomically(manifest, hit.manifest_text(generated_at()))
+    if console is not None:
+        _show(console, output, hit.warnings, hit.plan_text, lambda: json.loads(hit.plan_json),
+              manifest)
+    return 0
+
+
+def _show(console: Console, output: str, warnings: list[str], text: str,
+          document: Callable[[], dict[str, Any]], manifest: Path) -> None:
+    for warning in warnings:
+        console.err(warning)
+    if output == "json":
+        console.json(document())
+    else:
+        console.out(text)
         console.out("")
         console.out(f"Wrote {_shown_path(manifest)}")
-    return 0
 
 
 def run_compile_all_profiles(options: ProjectOptions, console: Console | None = None) -> int:

@@ -37,14 +37,20 @@ if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
     from tauro_compile.streaming.plan import RunPlan
+    from tauro_compile.tasks.reset import Refresh, RefreshRequest
 
 log = logging.getLogger("tauro.run")
 
 
 def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
             metrics_port: int | None = None, log_options: LogOptions | None = None,
-            started_at: float | None = None) -> int:
-    """Compile the project and run the selected nodes; the process exit code."""
+            started_at: float | None = None,
+            full_refresh: RefreshRequest | None = None) -> int:
+    """Compile the project and run the selected nodes; the process exit code.
+
+    `full_refresh`: clear the selected nodes first (see tasks/reset.py), after a confirmed
+    preview, under the same run lock as the run itself.
+    """
     from tauro_compile.compiler.compile import compile_project
     from tauro_compile.run_logs import new_run_log, python_logging_to
 
@@ -55,6 +61,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
     if not plan.nodes:
         console.out("No nodes selected: nothing to run.")
         return EXIT_OK
+    refresh = _plan_refresh(compiled, full_refresh)
     log_path = new_run_log(log_options.directory(plan.target_dir))
     shown_path = _shown(log_path)
     console.event("plan", plan_summary(plan), project=plan.project_name, profile=plan.profile,
@@ -65,7 +72,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         log.info("tauro run: %s", plan_summary(plan))
         try:
             return _locked_run(options, console, compiled, plan, fail_fast, metrics_port,
-                               log_path, started_at)
+                               log_path, started_at, (refresh, full_refresh))
         except TauroError as exc:
             log.error("run failed: %s", exc.render())
             exc.log_path = shown_path  # type: ignore[attr-defined]
@@ -74,7 +81,8 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
 
 def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledProject,
                 plan: RunPlan, fail_fast: bool, metrics_port: int | None, log_path: Path,
-                started_at: float) -> int:
+                started_at: float,
+                refresh: tuple[Refresh | None, RefreshRequest | None] = (None, None)) -> int:
     from tauro_compile.runner.python_paths import project_imports
     from tauro_compile.tasks.locate import all_checkpoints
 
@@ -82,14 +90,15 @@ def _locked_run(options: ProjectOptions, console: Console, compiled: CompiledPro
     try:
         with project_imports(plan):
             return _run_plan(options, console, compiled, plan, fail_fast, lock, metrics_port,
-                             log_path, started_at)
+                             log_path, started_at, refresh)
     finally:
         lock.release()
 
 
 def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProject,
               plan: RunPlan, fail_fast: bool, lock: RunLock, metrics_port: int | None,
-              log_path: Path, started_at: float) -> int:
+              log_path: Path, started_at: float,
+              refresh: tuple[Refresh | None, RefreshRequest | None] = (None, None)) -> int:
     """Run a compiled plan on Spark (lock held, project modules importable); the exit code."""
     from tauro_compile.console import MaskingConsole
     from tauro_compile.runner.display import failure_message
@@ -99,6 +108,11 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
     spark = start_spark(plan, console, log_path)
     ship_project_code(spark, plan)
+    if refresh[0] is not None and refresh[1] is not None:
+        from tauro_compile.tasks.reset import confirm_and_apply
+
+        if not confirm_and_apply(refresh[0], compiled, spark, console, refresh[1]):
+            return EXIT_NODE_FAILED
     invocation = {
         "project_dir": str(options.project_dir), "profile": plan.profile,
         "select": list(options.select), "exclude": list(options.exclude),
@@ -122,6 +136,20 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
         console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def _plan_refresh(compiled: CompiledProject,
+                  request: RefreshRequest | None) -> Refresh | None:
+    """`--full-refresh`: what it clears, refused before Spark starts when it cannot be done."""
+    if request is None:
+        return None
+    from tauro_compile.tasks.reset import check_can_confirm, plan_refresh
+
+    command = "tauro run --full-refresh"
+    refresh = plan_refresh(compiled, include_side_outputs=request.include_side_outputs,
+                           command=command)
+    check_can_confirm(request.yes, request.interactive, command)
+    return refresh
 
 
 def plan_summary(plan: RunPlan) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tauro_compile.compiler.artifacts import mask_rendered, write_compiled
+import pytest
+
+from tauro_compile.compiler.artifacts import Precreator, mask_rendered, write_compiled
 
 
 def test_mask_rendered_keeps_lines_and_masks_secrets():
@@ -32,3 +34,34 @@ def test_write_compiled_cleans_only_on_request(tmp_path):
     assert (tmp_path / "compiled" / "a.yml").read_text() == "x: 3\n"
     write_compiled(tmp_path, {"a": "x: 3\n"}, clean=True)
     assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == ["a.yml"]
+
+
+def test_background_write_waits_and_reraises(tmp_path):
+    wait = write_compiled(tmp_path, {"a": "x: 1\n"}, clean=True, background=True)
+    assert wait() == tmp_path / "compiled"
+    assert (tmp_path / "compiled" / "a.yml").read_text() == "x: 1\n"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    wait = write_compiled(blocked, {"a": "x: 1\n"}, clean=True, background=True)
+    with pytest.raises(OSError):
+        wait()
+
+
+def test_precreated_files_are_written_or_removed(tmp_path):
+    compiled = tmp_path / "compiled"
+    compiled.mkdir()
+    (compiled / "mine.yml").write_text("")       # existed before: never touched
+    early = Precreator(tmp_path, ["a", "list_file", "mine", "broken"])
+    wait = write_compiled(tmp_path, {"a": "x: 1\n", "b": "y: 2\n"}, clean=False,
+                          background=True, precreated=early)
+    wait()
+    early.discard_unused(["a", "b"])
+    assert sorted(p.name for p in compiled.iterdir()) == ["a.yml", "b.yml", "mine.yml"]
+    assert (compiled / "a.yml").read_text() == "x: 1\n"
+    assert early.created == {"a", "list_file", "broken"}
+
+
+def test_precreated_files_are_removed_when_nothing_was_written(tmp_path):
+    early = Precreator(tmp_path, ["a", "b"])
+    early.discard_unused(["a"])                  # handed to a writer that never wrote it
+    assert list((tmp_path / "compiled").iterdir()) == []
