@@ -14,15 +14,22 @@ is written to Delta by:
               plus a second foreachBatch query over the same source computing one count
               per rule (10 jobs per batch); the source is read twice.
 
-Usage: .venv/bin/python bench/contract_overhead.py [--rows 2000000] [--rounds 3]
-Rounds alternate the variants; the median time of each is reported.
+Usage: .venv/bin/python bench/contract_overhead.py [--rows 1000000] [--rounds 3]
+Rounds alternate the variants (after one warm-up round); the median time of each is reported
+with Spark jobs and source scans per batch (from Spark's own status stores: a source scan is
+the batch's rows coming out of the source's scan node; a re-read of a cached batch is not one).
+The figures go to stdout and into bench/results/contracts.md between the bench markers, with
+the command and the load average at start and end.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -105,11 +112,12 @@ def run_batch_none(spark, source: Path, work: Path, files_per_batch: int) -> Non
      .start().awaitTermination())
 
 
-def run_ours(policy: str) -> Callable[..., None]:
+def run_ours(policy: str, reread: bool = True) -> Callable[..., None]:
     def run(spark, source: Path, work: Path, files_per_batch: int) -> None:
         contract = parse_contract(CONTRACT)
         enforcer = ContractEnforcer(contract, node="orders", policy=policy,
-                                    quarantine_id=str(work / "quarantine"))
+                                    quarantine_id=str(work / "quarantine"),
+                                    reread_source=reread)  # as the stage sets it for parquet
         df = stream(spark, source, files_per_batch)
         enforcer.check_stream(df)
 
@@ -153,43 +161,115 @@ def run_two_queries(spark, source: Path, work: Path, files_per_batch: int) -> No
 
 VARIANTS: dict[str, Callable[..., None]] = {
     "none": run_none, "batch-none": run_batch_none, "warn": run_ours("warn"), "quarantine": run_ours("quarantine"),
+    "quarantine-cached": run_ours("quarantine", reread=False),
     "two-query": run_two_queries,
 }
 
 
+class SparkCounters:
+    """Spark jobs and source rows scanned since a mark, read from Spark's status stores."""
+
+    def __init__(self, spark) -> None:
+        self.jobs_store = spark.sparkContext._jsc.sc().statusStore()
+        self.sql_store = spark._jsparkSession.sharedState().statusStore()
+        self.mark()
+
+    def mark(self) -> None:
+        self.jobs = self.jobs_store.jobsList(None).size()
+        self.executions = self.sql_store.executionsCount()
+
+    def since_mark(self) -> tuple[int, int]:
+        """(jobs, rows out of source scan nodes) since `mark()`."""
+        jobs = self.jobs_store.jobsList(None).size() - self.jobs
+        rows, index, listing = 0, 0, self.sql_store.executionsList().iterator()
+        while listing.hasNext():
+            execution = listing.next()
+            index += 1
+            if index <= self.executions:
+                continue
+            metrics = self.sql_store.executionMetrics(execution.executionId())
+            nodes = self.sql_store.planGraph(execution.executionId()).allNodes()
+            for i in range(nodes.size()):
+                node = nodes.apply(i)
+                # The plain sink scans the files; a foreachBatch batch is an RDD scan of them.
+                if node.name().strip() not in ("Scan parquet", "Scan ExistingRDD"):
+                    continue
+                node_metrics = node.metrics()
+                for j in range(node_metrics.size()):
+                    metric = node_metrics.apply(j)
+                    value = metrics.get(metric.accumulatorId())
+                    if metric.name() == "number of output rows" and value.isDefined():
+                        rows += int(re.sub(r"[^0-9]", "", value.get()) or 0)
+        return jobs, rows
+
+
+def write_results(text: str) -> None:
+    """Replace the generated block of bench/results/contracts.md with `text`."""
+    path = Path(__file__).parent / "results" / "contracts.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    old = path.read_text() if path.exists() else f"# Contract enforcement overhead\n\n{start}\n{end}\n"
+    if start not in old:
+        old = old.rstrip() + f"\n\n{start}\n{end}\n"
+    head, rest = old.split(start, 1)
+    path.write_text(head + start + "\n" + text + rest[rest.index(end):])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--files-per-batch", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of: " + ", ".join(VARIANTS))
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/results")
     args = parser.parse_args()
+    variants = {name: VARIANTS[name] for name in args.variants.split(",")}
+    load_start = os.getloadavg()
     spark = build_spark_session("local[2]", "contract-bench", {
         "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
     })
     spark.sparkContext.setLogLevel("ERROR")
     root = Path(tempfile.mkdtemp(prefix="tauro-contract-bench-"))
+    batches = args.files // args.files_per_batch
     try:
         source = root / "source"
         make_source(spark, source, args.rows, args.files)
-        times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        counters = SparkCounters(spark)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        counts: dict[str, tuple[int, int]] = {}
         for round_no in range(args.rounds + 1):  # round 0 warms the JVM up, not counted
-            for name, run in VARIANTS.items():
+            for name, run in variants.items():
                 work = root / f"{name}-{round_no}"
+                counters.mark()
                 start = time.perf_counter()
                 run(spark, source, work, args.files_per_batch)
                 elapsed = time.perf_counter() - start
                 if round_no:
                     times[name].append(elapsed)
+                    counts[name] = counters.since_mark()
                 shutil.rmtree(work, ignore_errors=True)
-        print(f"rows={args.rows} batches={args.files // args.files_per_batch} rules=10 "
-              f"rounds={args.rounds} (median)")
-        base = args.rows / statistics.median(times["none"])
+        load_end = os.getloadavg()
+        base = args.rows / statistics.median(times["none"]) if "none" in times else None
+        lines = [f"Command: `.venv/bin/python bench/contract_overhead.py {' '.join(sys.argv[1:])}`",
+                 "",
+                 f"rows={args.rows:,} batches={batches} rules=10 rounds={args.rounds} (median "
+                 f"of interleaved rounds after a warm-up); load average (1/5/15 min) at start "
+                 f"{'/'.join(f'{x:.1f}' for x in load_start)}, at end "
+                 f"{'/'.join(f'{x:.1f}' for x in load_end)}; 2 cores, shared machine.", "",
+                 "| variant | median s | rows/s | vs none | jobs/batch | source scans/batch "
+                 "| runs (s) |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
         for name, runs in times.items():
             rate = args.rows / statistics.median(runs)
-            print(f"{name:<11} {statistics.median(runs):7.2f} s  {rate:12,.0f} rows/s  "
-                  f"ratio vs none {rate / base:5.2f}   runs: "
-                  + ", ".join(f"{t:.2f}" for t in runs))
+            jobs, scanned = counts[name]
+            ratio = f"{rate / base:.2f}" if base else "-"
+            lines.append(f"| {name} | {statistics.median(runs):.2f} | {rate:,.0f} | {ratio} | "
+                         f"{jobs / batches:.1f} | {scanned / args.rows:.2f} | "
+                         + ", ".join(f"{t:.2f}" for t in runs) + " |")
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if not args.no_write:
+            write_results(text)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         spark.stop()

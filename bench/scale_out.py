@@ -133,7 +133,8 @@ def write_rows(data: Path, rows: int, files: int = 8) -> None:
 def part1(work: Path, rows: int) -> list[str]:
     data = work / "rows-data"
     write_rows(data, rows)
-    lines = ["| workload | target | wall s | query s | load before |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| workload | target | wall s | query s | rows in | load before |",
+             "| --- | --- | --- | --- | --- | --- |"]
     cluster = StandaloneCluster(work / "cluster").start()
     server = ConnectServer(work / "connect").start()
     try:
@@ -146,8 +147,9 @@ def part1(work: Path, rows: int) -> list[str]:
                     project, args = rows_project(work, target, where, data)
                 before = load()
                 wall, results = tauro(project, *args)
+                rows_in = sum(n.get("rows_in") or 0 for n in results["nodes"].values())
                 line = (f"| {workload} | {target} | {wall:.1f} | {query_seconds(results)} "
-                        f"| {before} |")
+                        f"| {rows_in} | {before} |")
                 print(line, flush=True)
                 lines.append(line)
     finally:

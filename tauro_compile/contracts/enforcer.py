@@ -6,9 +6,15 @@ Per batch, inside the query's foreachBatch (the source is read once):
    - policy `warn` without a strategy and without uniqueness rules: the metrics are attached
      to the DataFrame to write with `DataFrame.observe`, so they are computed by the write
      job itself (no extra Spark job, nothing persisted);
+   - a source that can be re-read cheaply and identically (`reread_source`: parquet, orc or
+     Delta files, a deterministic plan, no uniqueness rules): ONE pass computes every metric
+     (`observe`) and caches only the rows that match a rule (few); the policy (or strategy)
+     decides; the rows to write are then read again from the source (a second scan instead
+     of caching the whole batch), quarantined rows come from the small cache;
    - otherwise the batch is persisted once, ONE aggregation computes every rule's metric,
      the policy (or strategy) decides, and the valid / invalid rows are derived from the
-     persisted batch. `block` returns no DataFrame at all: nothing of the batch is written.
+     persisted batch (a Kafka batch, for one, must not be fetched twice).
+   `block` returns no DataFrame at all: nothing of the batch is written.
 2. The caller writes `main` (and `quarantine`, if any) idempotently (txnAppId/txnVersion).
 3. `complete_batch(prepared, dataset_version=...)` releases the batch, finishes the result
    and hands it to every listener (`on_validation`).
@@ -41,7 +47,7 @@ from tauro_compile.contracts.strategies import (
 from tauro_compile.errors import RunError, UsageError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, Observation
+    from pyspark.sql import Column, DataFrame, Observation
 
     from tauro_compile.streaming.config import ContractConfig
 
@@ -76,7 +82,8 @@ class ContractEnforcer:
                  strategy: ValidationStrategy | str | None = None,
                  dataset_id: str | None = None, quarantine_id: str | None = None,
                  has_quarantine: bool | None = None,
-                 on_validation: ValidationListener | None = None) -> None:
+                 on_validation: ValidationListener | None = None,
+                 reread_source: bool = False) -> None:
         if policy not in POLICIES:
             raise UsageError(f"unknown contract policy '{policy}'; expected one of {POLICIES}")
         self.contract = contract
@@ -92,12 +99,17 @@ class ContractEnforcer:
         # `warn` may take the metrics from the write job itself; only when the caller will
         # call complete_batch after writing (the observation is read there).
         self.observe_warn = True
+        # The caller says the source is cheap to read again (files, Delta); check_stream
+        # confirms the plan is deterministic (a second read must give the same rows).
+        self.reread_source = reread_source
+        self.reread = False
         self.results: list[BatchValidation] = []
 
     @classmethod
     def from_config(cls, config: ContractConfig, *, node: str, dataset_id: str | None = None,
                     quarantine_id: str | None = None, base_dir: Path | str | None = None,
-                    on_validation: ValidationListener | None = None) -> ContractEnforcer:
+                    on_validation: ValidationListener | None = None,
+                    reread_source: bool = False) -> ContractEnforcer:
         """Build from a node's `contract:` section (the path is relative to `base_dir`)."""
         path = Path(config.path)
         if base_dir is not None and not path.is_absolute():
@@ -107,7 +119,7 @@ class ContractEnforcer:
         return cls(load_contract(path), node=node, policy=config.policy,
                    strategy=config.strategy, dataset_id=dataset_id,
                    quarantine_id=quarantine_id, has_quarantine=config.quarantine is not None,
-                   on_validation=on_validation)
+                   on_validation=on_validation, reread_source=reread_source)
 
     def add_listener(self, listener: ValidationListener) -> None:
         self.listeners.append(listener)
@@ -122,6 +134,7 @@ class ContractEnforcer:
         if violations or rule_errors:
             raise ContractSchemaError(self.node, self.contract.id, violations, rule_errors)
         self.evaluator = evaluator
+        self.reread = self.reread_source and evaluator.observable and _rereadable(df)
 
     # -- per batch -----------------------------------------------------------------------
 
@@ -133,6 +146,8 @@ class ContractEnforcer:
         if (self.policy == "warn" and self.strategy is None and evaluator.observable
                 and self.observe_warn):
             return self._prepare_observed(batch_df, batch_id, evaluator)
+        if self.reread and not batch_df.is_cached:
+            return self._prepare_reread(batch_df, batch_id, evaluator)
         return self._prepare_measured(batch_df, batch_id, evaluator)
 
     def complete_batch(self, prepared: PreparedBatch, *, dataset_version: int | None = None,
@@ -225,6 +240,55 @@ class ContractEnforcer:
                 invalid, f"quarantine_{batch_id}")
         return prepared
 
+    def _prepare_reread(self, batch_df: DataFrame, batch_id: int,
+                        evaluator: BatchEvaluator) -> PreparedBatch:
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        observation = Observation(f"tauro_contract_{batch_id}")
+        # One pass: each row condition evaluated once (the flag bits), every metric from the
+        # bits, and only the rows that match some rule kept in cache (with their bits).
+        flags = evaluator.flag_columns
+        flagged = evaluator.with_flags(batch_df)
+        suspects = (flagged.observe(observation, *evaluator.metric_columns(flagged=True))
+                    .filter(_any_bit(flags)).persist())
+        suspects.count()
+        metrics = _observed(observation)
+        if metrics is None:  # no job ran the observation (an empty plan): aggregate instead
+            metrics = batch_df.agg(*evaluator.metric_columns()).first().asDict()
+        validation = self._validation(batch_id, metrics)
+        decision = self._decide(validation)
+        validation = replace(validation, decision=decision.action, reason=decision.reason)
+        prepared = PreparedBatch(batch_id, None, validation=validation, source=batch_df,
+                                 persisted=suspects)
+        if decision.action == "block":
+            prepared.blocked = decision.reason or "blocked by the contract strategy"
+            prepared.validation = replace(validation, rows_written=0)
+            self.complete_batch(prepared)
+            return prepared
+        if decision.action == "write" or validation.status == "ok":
+            prepared.main, prepared.main_count = _counted(batch_df, f"main_{batch_id}")
+            return prepared
+        if decision.action == "quarantine" and not self.has_quarantine:
+            self.release(prepared)
+            raise RunError(f"node '{self.node}': the contract strategy chose 'quarantine' "
+                           "but the node has no quarantine sink",
+                           hint="add contract.quarantine to the node")
+        failed = [r.name for r in validation.rules if not r.passed and r.severity == "error"]
+        invalid_row = evaluator.invalid_row(failed)
+        prepared.main, prepared.main_count = _counted(batch_df.filter(~invalid_row),
+                                                      f"main_{batch_id}")
+        if decision.action == "quarantine":
+            # A failed batch-level rule makes every row invalid: those are not all suspects.
+            whole = any(not e.row_level for e in evaluator.expectations if e.name in failed)
+            rows = flagged if whole else suspects
+            invalid = (rows.filter(evaluator.invalid_row(failed, flagged=True)).withColumns({
+                VIOLATIONS_COLUMN: evaluator.violations_column(failed, flagged=True),
+                BATCH_ID_COLUMN: F.lit(batch_id).cast("bigint")}).drop(*flags))
+            prepared.quarantine, prepared.quarantine_count = _counted(
+                invalid, f"quarantine_{batch_id}")
+        return prepared
+
     def _validation(self, batch_id: int, metrics: dict[str, Any]) -> BatchValidation:
         evaluator = self._evaluator()
         rows, rules = evaluator.rule_results(metrics)
@@ -270,6 +334,45 @@ def _split(batch: DataFrame, evaluator: BatchEvaluator, failed: list[str],
     violations = evaluator.violations_column(failed, flagged)
     return (batch.filter(~invalid_row).drop(*flags),
             batch.filter(invalid_row).withColumn(VIOLATIONS_COLUMN, violations).drop(*flags))
+
+
+# Plan nodes a batch can be re-read through: no state, no shuffle, no nondeterminism.
+_REREADABLE_NODES = frozenset({
+    "Project", "Filter", "SubqueryAlias", "View", "Generate", "EventTimeWatermark",
+    "StreamingRelation", "StreamingRelationV2", "StreamingExecutionRelation", "LogicalRelation",
+})
+
+
+def _rereadable(df: DataFrame) -> bool:
+    """True when reading `df`'s plan twice gives the same rows and touches no state.
+
+    Deterministic expressions only (no rand(), uuid(), now()) and only row-wise nodes: a
+    stateful operator (aggregation, dropDuplicates, join) must not run twice for a batch.
+    """
+    jdf = getattr(df, "_jdf", None)
+    if jdf is None:  # Spark Connect: the plan is not inspectable here; never re-read
+        return False
+    plan = jdf.queryExecution().analyzed()
+    if not plan.deterministic():
+        return False
+    pending = [plan]
+    while pending:
+        node = pending.pop()
+        if str(node.nodeName()) not in _REREADABLE_NODES:
+            return False
+        children = node.children()
+        pending.extend(children.apply(i) for i in range(children.size()))
+    return True
+
+
+def _any_bit(flags: list[str]) -> Column:
+    """TRUE for a row with any flag bit set (it matches some row condition)."""
+    from pyspark.sql import functions as F
+
+    test = F.lit(False)
+    for column in flags:
+        test = test | (F.col(column) != 0)
+    return test
 
 
 def _status(rules: list[RuleResult]) -> str:

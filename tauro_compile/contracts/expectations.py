@@ -52,6 +52,7 @@ from typing import Any
 
 from open_data_contract_standard.model import DataQuality, SchemaObject, SchemaProperty
 
+from tauro_compile.contracts import rule_names
 from tauro_compile.contracts.model import OPERATORS, ColumnSpec, Expectation, Threshold
 from tauro_compile.contracts.types import (
     LOGICAL_TYPES,
@@ -241,12 +242,14 @@ class Deriver:
                          hint=did_you_mean(rule.type or "", ["library", "sql", "text", "custom"]))
         elif q.metric is None:
             self.derive_value_rule(q)
-        elif q.metric not in LIBRARY_METRICS:
-            self.problem((*path, q.metric_field), f"unknown quality metric '{q.metric}'",
-                         expected=", ".join(LIBRARY_METRICS), found=q.metric,
-                         hint=did_you_mean(q.metric, LIBRARY_METRICS))
+        elif rule_names.canonical(q.metric) is None:
+            what = "metric" if q.metric_field == "metric" else "rule"
+            self.problem((*path, q.metric_field), f"unknown quality {what} '{q.metric}'",
+                         expected=", ".join(rule_names.ALL_NAMES), found=q.metric,
+                         hint=rule_names.REFUSED_HINTS.get(q.metric.lower())
+                         or did_you_mean(q.metric, rule_names.ALL_NAMES))
         else:
-            expectation = _LIBRARY_METRICS[q.metric](self, q)
+            expectation = _HANDLERS[rule_names.canonical(q.metric) or ""](self, q)
             if expectation is not None:
                 self.add(expectation)
 
@@ -283,7 +286,7 @@ class Deriver:
                          "a schema-level duplicateValues rule needs `arguments.properties`",
                          expected="a list of column names", found="nothing")
             return None
-        return Expectation(q.name or f"{'+'.join(cols)}.duplicateValues",
+        return Expectation(q.name or f"{'+'.join(cols)}.{q.metric}",
                            f"duplicates of {', '.join(cols)} {q.threshold.describe()}",
                            "duplicates", None, cols, q.threshold, **q.common)
 
@@ -313,16 +316,50 @@ class Deriver:
 
         return self._matching_rows(q, condition)
 
-    def _matching_rows(self, q: QualityRule, condition: Callable[[str], str]) -> Expectation | None:
+    def not_null(self, q: QualityRule) -> Expectation | None:
+        """dc43's `not_null`/`required`: every value present (operators bound the nulls)."""
+        return self._matching_rows(q, lambda col: f"{col} IS NULL")
+
+    def enum(self, q: QualityRule) -> Expectation | None:
+        """dc43's `enum`: every value in `mustBe: [...]`."""
+        values = q.rule.mustBe
+        if not isinstance(values, list) or not values:
+            self.problem((*q.path, "mustBe"), f"rule '{q.metric}' needs the allowed values",
+                         expected="mustBe: [value, ...]", found=repr(values))
+            return None
+        listed = ", ".join(literal(v) for v in values)
+        return self._matching_rows(q, lambda col: f"{q.value} IS NOT NULL AND {q.value} NOT IN "
+                                   f"({listed})", q.threshold_without("mustBe"))
+
+    def regex(self, q: QualityRule) -> Expectation | None:
+        """dc43's `regex`: every value matches the pattern in `mustBe` (RLIKE: anchor it)."""
+        pattern = q.rule.mustBe
+        if not isinstance(pattern, str) or not pattern:
+            self.problem((*q.path, "mustBe"), f"rule '{q.metric}' needs a pattern",
+                         expected="mustBe: '<regular expression>'", found=repr(pattern))
+            return None
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            self.problem((*q.path, "mustBe"), f"invalid regex pattern: {exc}",
+                         expected="a regular expression", found=pattern)
+            return None
+        return self._matching_rows(q, lambda col: f"{col} IS NOT NULL AND NOT ({col} RLIKE "
+                                   f"{literal(pattern)})", q.threshold_without("mustBe"))
+
+    def _matching_rows(self, q: QualityRule, condition: Callable[[str], str],
+                       threshold: Threshold | None = None) -> Expectation | None:
         """A property-level metric counting the rows where `condition(quoted column)` holds."""
         if q.spec is None or q.value is None:
-            self.problem((*q.path, q.metric_field), f"metric '{q.metric}' belongs on a property",
+            self.problem((*q.path, q.metric_field),
+                         f"{q.metric_field} '{q.metric}' belongs on a property",
                          expected="a property-level quality rule", found="schema level")
             return None
         col = q.spec.name
+        threshold = threshold or q.threshold
         return Expectation(q.name or f"{col}.{q.metric}",
-                           f"{q.metric} of {col} {q.threshold.describe()}", "matching_rows",
-                           condition(quote(col)), (col,), q.threshold, **q.common)
+                           f"{q.metric} of {col} {threshold.describe()}", "matching_rows",
+                           condition(quote(col)), (col,), threshold, **q.common)
 
     def derive_sql(self, rule: DataQuality, path: tuple[Any, ...], spec: ColumnSpec | None,
                    name: str, operators: tuple[tuple[str, Any], ...], common: dict[str, Any]) -> None:
@@ -402,15 +439,24 @@ class QualityRule:
     def threshold(self) -> Threshold:
         return Threshold(self.operators) if self.operators else Threshold()
 
+    def threshold_without(self, parameter: str) -> Threshold:
+        """The threshold of the operators other than `parameter` (dc43's `mustBe`)."""
+        rest = tuple((op, bound) for op, bound in self.operators if op != parameter)
+        return Threshold(rest) if rest else Threshold()
 
-_LIBRARY_METRICS: dict[str, Callable[[Deriver, QualityRule], Expectation | None]] = {
+
+_HANDLERS: dict[str, Callable[[Deriver, QualityRule], Expectation | None]] = {
     "nullValues": Deriver.null_values,
     "missingValues": Deriver.missing_values,
     "invalidValues": Deriver.invalid_values,
     "duplicateValues": Deriver.duplicate_values,
     "rowCount": Deriver.row_count,
+    "not_null": Deriver.not_null,
+    "enum": Deriver.enum,
+    "regex": Deriver.regex,
+    "unique": Deriver.duplicate_values,
 }
-LIBRARY_METRICS = tuple(_LIBRARY_METRICS)  # ODCS v3.1's library metrics, all enforced
+LIBRARY_METRICS = rule_names.METRICS  # ODCS v3.1's library metrics, all enforced
 
 
 def _converted(q: str, spec: ColumnSpec, options: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ The YAML is composed once to keep each key's line, then validated by the
 `open-data-contract-standard` models. Keys those models would silently ignore (a typo
 such as `mustBeGreaterThen`) are reported, because an ignored rule is an unenforced rule.
 `mustBeGreaterThanOrEqualTo` / `mustBeLessThanOrEqualTo` are accepted as spellings of the
-standard's `mustBeGreaterOrEqualTo` / `mustBeLessOrEqualTo`.
+standard's `mustBeGreaterOrEqualTo` / `mustBeLessOrEqualTo`, and a v3.0.x rule's own
+`validValues` list is read as v3.1's `arguments.validValues` (see `rule_names`).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def _check_top_level(data: Any, file: str | None, lines: dict[tuple[Any, ...], i
             problems.append(Problem(f"missing `{key}`", file=file, line=1, field=key,
                                     expected=expected, found="nothing", code="contract_invalid"))
     api = data.get("apiVersion")
-    if api and str(api) not in SUPPORTED_API_VERSIONS:
+    if api and _api_version(api) not in SUPPORTED_API_VERSIONS:
         problems.append(Problem(
             f"unsupported apiVersion '{api}'", file=file, line=_line(lines, ("apiVersion",)),
             field="apiVersion", expected="one of " + ", ".join(SUPPORTED_API_VERSIONS),
@@ -186,6 +187,12 @@ def _check_top_level(data: Any, file: str | None, lines: dict[tuple[Any, ...], i
                                 line=_line(lines, ("kind",)), field="kind",
                                 expected="DataContract", found=str(kind), code="contract_invalid"))
     return problems
+
+
+def _api_version(api: Any) -> str:
+    """`v3.0.2` as written, or with the `v` dc43 leaves out (`apiVersion: 3.0.2`)."""
+    text = str(api)
+    return text if text.startswith("v") else f"v{text}"
 
 
 def _normalize_and_check_keys(data: dict[str, Any], file: str | None,
@@ -200,6 +207,10 @@ def _normalize_and_check_keys(data: dict[str, Any], file: str | None,
         for key in list(item):
             if key in _OPERATOR_SPELLINGS and model is DataQuality:
                 item[_OPERATOR_SPELLINGS[key]] = item.pop(key)
+            elif key == "validValues" and model is DataQuality and _fits_arguments(item, key):
+                # ODCS v3.0.x: `rule: validValues` with the list beside it; v3.1 puts it in
+                # `arguments` (see rule_names).
+                item["arguments"] = {**(item.get("arguments") or {}), key: item.pop(key)}
             elif key not in known:
                 problems.append(Problem(
                     f"unknown key '{key}' in {model.__name__}", file=file,
@@ -226,6 +237,12 @@ def _normalize_and_check_keys(data: dict[str, Any], file: str | None,
             for j, rule in enumerate(_as_list(obj.get("quality"))):
                 check(rule, DataQuality, (*path, "quality", j))
     return problems
+
+
+def _fits_arguments(rule: dict[str, Any], key: str) -> bool:
+    """True when `key` can move into the rule's `arguments` without overwriting anything."""
+    args = rule.get("arguments")
+    return args is None or (isinstance(args, dict) and key not in args)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -26,6 +26,11 @@ from tauro_compile.contracts.enforcer import ContractEnforcer, PreparedBatch, Va
 from tauro_compile.contracts.errors import ContractSchemaError
 
 METRICS_KEY = "contract"
+# Sources whose batch is read again cheaply and identically (columnar files, Delta): the
+# enforcer then caches only the rows that break a rule (see enforcer). A Kafka batch is
+# never fetched twice; JSON/CSV would be parsed twice.
+REREADABLE_SOURCES = frozenset({"delta", "delta_stream"})
+REREADABLE_FILES = frozenset({"parquet", "orc"})
 
 
 class ContractStage:
@@ -112,10 +117,13 @@ def contract_stages(node: Any, context: Any = None) -> list[ContractStage]:
     output = node.output
     base_dir = _context_value(context, "project_dir")
     listener: ValidationListener | None = _context_value(context, "on_validation")
+    source = node.input
     enforcer = ContractEnforcer.from_config(
         config, node=node.name, dataset_id=output.path or output.table_name,
         base_dir=Path(base_dir) if base_dir else None,
         on_validation=listener if callable(listener) else None,
+        reread_source=source.format in REREADABLE_SOURCES
+        or (source.format == "file_stream" and source.file_format in REREADABLE_FILES),
     )
     return [ContractStage(enforcer, config.quarantine)]
 

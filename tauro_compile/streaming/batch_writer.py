@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tauro_compile.streaming import storage
+from tauro_compile.streaming.batch_sinks import FileBatchSink
 from tauro_compile.streaming.config import NodeConfig, OutputConfig
 from tauro_compile.streaming.exceptions import (
     StreamingQueryError,
@@ -318,7 +319,10 @@ def _session_conf_lock() -> Any:
 
 
 class FormatBatchSink:
-    """A plain batch write (parquet, json, kafka) or a console table; not idempotent.
+    """A plain batch write (kafka, or another format) or a console table; at least once.
+
+    Parquet and JSON go through `batch_sinks.FileBatchSink` instead (exactly once); a Kafka
+    producer cannot be told a batch was already sent, so a replayed batch is sent again.
 
     Console: the batch's table (as Spark's console sink prints it, `numRows` and `truncate`
     options honoured) goes to `printer(node, batch_id, text)` when given (the runner shows
@@ -379,6 +383,8 @@ def side_output_sink(output: OutputConfig, output_mode: str, node_name: str) -> 
     """The sink a side output (dead letters, quarantine) is written with."""
     if output.format == "delta":
         return DeltaBatchSink(output, output_mode, node_name)
+    if output.format in ("parquet", "json"):
+        return FileBatchSink(output, node_name)
     return FormatBatchSink(output, node_name)
 
 

@@ -134,11 +134,16 @@ def dead_letter_target(output: OutputConfig) -> str:
     return str(output.table_name or output.path)
 
 
-def dead_letter_stages(node: NodeConfig, context: Any) -> list[BatchStage]:
-    """The dead-letter stage of a node with `on_parse_error: dead_letter`, else nothing."""
+def routes_dead_letters(node: NodeConfig) -> bool:
+    """True when the node parses its input and sends what does not parse to dead letters."""
     parsed = node.input.parse_json or (node.input.format == "file_stream"
                                        and node.input.file_format in ("json", "csv"))
-    if not parsed or node.input.on_parse_error != "dead_letter":
+    return bool(parsed) and node.input.on_parse_error == "dead_letter"
+
+
+def dead_letter_stages(node: NodeConfig, context: Any) -> list[BatchStage]:
+    """The dead-letter stage of a node with `on_parse_error: dead_letter`, else nothing."""
+    if not routes_dead_letters(node):
         return []
     output = dead_letter_output(node)
     if output.format == "kafka":

@@ -377,6 +377,11 @@ def _list_topics(spark: SparkSession, options: Mapping[str, str], node_name: str
                  timeout: float, secrets: tuple[str, ...]) -> set[str] | None:
     """Topic names from Kafka's AdminClient in the driver JVM; None when it cannot be used."""
     servers = str(options.get("kafka.bootstrap.servers") or "")
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        log.warning("node %s: over Spark Connect the Kafka topics are not listed before the "
+                    "query starts (with SSL or SASL that needs Kafka's AdminClient in a driver "
+                    "JVM); a broker at %s answered", node_name, servers)
+        return None
     try:
         jvm = spark._jvm  # type: ignore[attr-defined]
         props = jvm.java.util.Properties()
@@ -388,7 +393,7 @@ def _list_topics(spark: SparkSession, options: Mapping[str, str], node_name: str
         props.setProperty("default.api.timeout.ms", millis)
         props.setProperty("client.id", f"tauro-preflight-{node_name}")
         admin_cls = jvm.org.apache.kafka.clients.admin.AdminClient
-    except Exception as exc:  # no JVM access (e.g. Spark Connect): Spark reports later
+    except Exception as exc:  # no JVM access: Spark reports later
         log.warning("node %s: Kafka pre-flight skipped: %s", node_name, type(exc).__name__)
         return None
     admin = None

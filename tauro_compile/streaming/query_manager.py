@@ -132,6 +132,11 @@ class StreamingQueryManager:
         verdict, _ = verdict_for(df, node, spark, location, self.context.project_dir)
         return verdict, df
 
+    def batched(self, name: str) -> bool:
+        """True when the query writes through a foreachBatch `MicroBatchWriter`."""
+        started = self._started.get(name)
+        return started is not None and started.batch_writer is not None
+
     def failure_of(self, name: str) -> BaseException | None:
         """The Python exception a query's last failed batch raised in foreachBatch, if any."""
         started = self._started.get(name)

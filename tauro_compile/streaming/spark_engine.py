@@ -109,14 +109,20 @@ def _state_rows(doc: dict[str, Any]) -> int | None:
     return sum(int(op.get("numRowsTotal") or 0) for op in operators)
 
 
-def _parse_dropped(doc: dict[str, Any]) -> int | None:
-    """Bad records of a kafka parse with `on_parse_error: drop` (they are filtered out)."""
+def _parse_counts(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The parse observation of a batch (`records`, `good`, `bad`, ...), kafka or files."""
     from tauro_compile.streaming.file_parse import FILE_PARSE_METRIC
     from tauro_compile.streaming.kafka import PARSE_METRIC
 
     metrics = doc.get("observedMetrics") or {}
     row = metrics.get(PARSE_METRIC) or metrics.get(FILE_PARSE_METRIC)
-    if not isinstance(row, dict) or row.get("bad") is None:
+    return row if isinstance(row, dict) else None
+
+
+def _parse_dropped(doc: dict[str, Any]) -> int | None:
+    """Bad records of a kafka parse with `on_parse_error: drop` (they are filtered out)."""
+    row = _parse_counts(doc)
+    if row is None or row.get("bad") is None:
         return None
     return int(row["bad"])
 
@@ -148,9 +154,23 @@ def _progress_doc(progress: Any) -> dict[str, Any]:
     """A progress as its plain JSON document (pyspark 4's StreamingQueryProgress is a dict
     whose nested values are objects, not the dicts `parse_progress` reads)."""
     text = getattr(progress, "json", None)
-    if isinstance(text, str):
-        return json.loads(text)
-    return dict(progress)
+    doc = json.loads(text) if isinstance(text, str) else dict(progress)
+    metrics = doc.get("observedMetrics")
+    if isinstance(metrics, dict):
+        doc["observedMetrics"] = {name: _observed_row(row) for name, row in metrics.items()}
+    return doc
+
+
+def _observed_row(row: Any) -> Any:
+    """One observed metric as `{field: value}`: Spark Connect's progress JSON carries it as
+    a serialized row, `{"values": [...], "schema": {"fields": [{"name": ...}, ...]}}`."""
+    if not isinstance(row, dict) or set(row) != {"values", "schema"}:
+        return row
+    fields = (row.get("schema") or {}).get("fields") or []
+    values = row.get("values") or []
+    if len(fields) != len(values):
+        return row
+    return {str(f.get("name")): v for f, v in zip(fields, values, strict=True)}
 
 
 class SparkQueryHandle:
@@ -158,12 +178,21 @@ class SparkQueryHandle:
 
     On a classic session it reads the JVM query directly (`_jsq`: cheap, exact); over Spark
     Connect (`jvm` None) it goes through the query's public API, which is RPCs to the server.
+    Over Connect a foreachBatch writer's batch report stays in the server's Python: a
+    dead-letter node's counts come from each batch's parse observation (`dead_letters(batch_id,
+    counts)`), and `rows_out` is unknown (`observed_rows_out=False`: the `tauro_rows_out`
+    metric counts rows handed to the writer, before dead letters, contracts or a MERGE).
     """
 
     def __init__(self, query: StreamingQuery, jvm: Any = None, parse_drop: bool = False, *,
                  connect: bool = False,
-                 failure_of: Callable[[], BaseException | None] | None = None) -> None:
+                 failure_of: Callable[[], BaseException | None] | None = None,
+                 dead_letters: Callable[[int, dict[str, int]], None] | None = None,
+                 observed_rows_out: bool = True) -> None:
         self.query = query
+        self._dead_letters = dead_letters
+        self._observed_rows_out = observed_rows_out
+        self._reported: set[int] = set()
         self._jvm = jvm
         self._parse_drop = parse_drop
         self._connect = connect
@@ -243,6 +272,15 @@ class SparkQueryHandle:
             self._last_timestamp = str(doc.get("timestamp"))
             progress = parse_progress(doc)
             if progress is not None:
+                counts = _parse_counts(doc)
+                if (self._dead_letters is not None and counts is not None
+                        and progress.batch_id not in self._reported):
+                    self._reported.add(progress.batch_id)  # the final drain sees it again
+                    self._dead_letters(progress.batch_id, {
+                        k: int(counts[k]) for k in ("records", "good", "bad")
+                        if counts.get(k) is not None})
+                if not self._observed_rows_out:
+                    progress = replace(progress, rows_out=None)
                 if not self._parse_drop and progress.parse_dropped:
                     # bad records that were kept (dead letters) or failed the batch
                     progress = replace(progress, parse_dropped=None)
@@ -319,7 +357,10 @@ class SparkQueryEngine:
                                  retryable=retryable) from exc
         parse_drop = node.config.input.on_parse_error == "drop"
         if self.connect:
-            return SparkQueryHandle(query, parse_drop=parse_drop, connect=True)
+            batched = self.manager.batched(node.config.query_name)
+            return SparkQueryHandle(query, parse_drop=parse_drop, connect=True,
+                                    dead_letters=self._connect_dead_letters(node),
+                                    observed_rows_out=not batched)
         name = node.config.query_name
         return SparkQueryHandle(query, self.spark._jvm,  # type: ignore[attr-defined]
                                 parse_drop=parse_drop,
@@ -346,6 +387,21 @@ class SparkQueryEngine:
             yield
         finally:
             context.setLocalProperty(POOL_PROPERTY, previous)  # type: ignore[arg-type]
+
+    def _connect_dead_letters(self, node: PlannedNode) -> Callable[[int, dict[str, int]], None] | None:
+        """Over Connect, a dead-letter node's per-batch counts as a batch result (see the
+        handle): records that did not parse, which the dead-letter stage writes."""
+        from tauro_compile.streaming.dead_letter import METRICS_KEY, routes_dead_letters
+
+        if not routes_dead_letters(node.config):
+            return None
+        name = node.name
+
+        def report(batch_id: int, counts: dict[str, int]) -> None:
+            self._batch_listener(name, batch_id, {"metrics": {METRICS_KEY: counts},
+                                                  "outputs": {}, "aborted": None})
+
+        return report
 
     def _batch_listener(self, node_name: str, batch_id: int, info: dict[str, Any]) -> None:
         if self.on_batch_result is not None:

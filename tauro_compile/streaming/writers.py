@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tauro_compile.errors import did_you_mean
 from tauro_compile.streaming import storage
+from tauro_compile.streaming.batch_sinks import FileBatchSink, MemoryBatchSink
 from tauro_compile.streaming.batch_writer import (
     BatchSink,
     BatchStage,
@@ -135,9 +136,14 @@ class BaseStreamingWriter(ABC):
                                                       "foreach_batch",
                                              actual=node.output.format),
                 hint="write to a Delta table (or another batch-capable sink) to use contracts "
-                     "or dead letters",
+                     "or dead letters" if node.output.format != "memory" else
+                     "over Spark Connect a memory table cannot be filled per batch (the "
+                     "foreachBatch function runs on the server): write to a Delta table",
             )
         run_before_start(stages, df, node)
+        sink_before_start = getattr(sink, "before_start", None)
+        if callable(sink_before_start):
+            sink_before_start(df)
         batch_writer = MicroBatchWriter(node, sink, unique_id=unique_id or node.name,
                                         stages=stages,
                                         on_batch=batch_listener_from_context(self.context),
@@ -301,6 +307,11 @@ class MemoryStreamingWriter(BaseStreamingWriter):
     def start(self, writer: DataStreamWriter, node: NodeConfig) -> StreamingQuery:
         return writer.format("memory").options(**self.sink_options(node)).start()
 
+    def batch_sink(self, node: NodeConfig) -> BatchSink | None:
+        if storage._connect(self.spark):
+            return None
+        return MemoryBatchSink(self.spark, node.query_name, node.streaming.output_mode.value)
+
 
 class FileStreamingWriter(BaseStreamingWriter):
     """Parquet or JSON-lines files under a directory (append only)."""
@@ -312,7 +323,7 @@ class FileStreamingWriter(BaseStreamingWriter):
         return writer.start(node.output.path)
 
     def batch_sink(self, node: NodeConfig) -> BatchSink:
-        return FormatBatchSink(node.output, node.name)
+        return FileBatchSink(node.output, node.name)
 
 
 class ParquetStreamingWriter(FileStreamingWriter):
