@@ -287,6 +287,25 @@ def _refresh_request(yes: bool, include_side_outputs: bool) -> Any:
                           confirm=lambda q: click.confirm(q, default=False, err=True))
 
 
+@main.command()
+@project_options
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@handle_errors
+def plan(output: str, console: Any, **kw: Any) -> int:
+    """Check each selected node's query and what it would do to its checkpoint; run nothing.
+
+    Starts Spark locally, analyses every query against its real input schema (every node's
+    errors at once), then prints one verdict per node: new, unchanged, compatible change,
+    or incompatible with its checkpoint (with the remedy), and what is downstream of it.
+    Exit code 0: nothing incompatible; 1: a node is incompatible or its query does not
+    analyse; 2: the project is invalid.
+    """
+    from tauro_compile.tasks.plan import run_plan
+
+    return run_plan(_options(**kw), console=console, output=output)
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options that find a project's run (`status`, `stop`): project, profile, vars."""
     decorators = [
