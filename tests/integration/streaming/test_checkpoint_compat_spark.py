@@ -214,3 +214,25 @@ def test_stateless_filter_added_is_compatible_and_spark_runs_it(case: Case) -> N
     assert verdict.status == COMPATIBLE, verdict
     assert error is None
     assert [row for row in case.output() if row[1] >= 6] == [(1, 7), (1, 9), (1, 11)]
+
+
+def test_output_mode_of_a_stateful_query_changed_spark_loses_and_repeats_windows(
+        case: Case) -> None:
+    from pyspark.sql import functions as F
+
+    def per_window(df: Any) -> Any:   # 2-second windows: ids 0-1, 2-3, ... (1 s apart)
+        return (df.withWatermark("ts", "0 seconds")
+                .groupBy(F.window("ts", "2 seconds")).count())
+
+    first_run(case, per_window, "append")                    # ids 0-5
+    verdict, error = case.run(per_window, "update")          # ids 6-11
+    incompatible(verdict, "output mode changed")
+    assert error is None                                     # Spark accepts the change...
+    verdict, error = case.run(per_window, "append")          # ids 12-17
+    incompatible(verdict, "output mode changed")
+    assert error is None
+    first_ids = sorted(int(row[0].start.timestamp()) - 1900000000 for row in case.written)
+    # ...and an append sink, where every window comes once, got window 4-5 never (update
+    # mode evicted it without emitting it) and window 10-11 twice (emitted as an update,
+    # then again as final).
+    assert first_ids == [0, 2, 6, 8, 10, 10, 12, 14]
