@@ -149,12 +149,12 @@ def test_serve_serves_the_page_on_localhost_and_stops_on_ctrl_c(make_project, ta
         line = process.stdout.readline()
         match = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)", line)
         assert match, line
-        with urllib.request.urlopen(match.group(1), timeout=10) as response:
+        with urllib.request.urlopen(match.group(1), timeout=60) as response:
             body = response.read().decode("utf-8")
         assert body == (project / "target" / "docs" / "index.html").read_text(encoding="utf-8")
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Stopped." in out and "Traceback" not in err
 
