@@ -9,10 +9,14 @@ that folder on 127.0.0.1 with the standard library's HTTP server until Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +90,33 @@ def run_docs_serve(options: ProjectOptions, port: int, console: Console,
     if ready is not None:
         ready(server)
     try:
-        server.serve_forever()
+        with _stopped_by_signals():
+            server.serve_forever()
     except KeyboardInterrupt:
         console.out("Stopped.")
     finally:
         server.server_close()
     return 0
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop) stop the server, even when the
+    process was started with SIGINT ignored (a background job of a script, nohup), where
+    Python's own Ctrl-C handling is off. Main thread only; the old handlers come back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _shown(path: Path) -> str:

@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from docs_support import DOCS_PROJECT, ENV, EVIL, KEY_PASSWORD, generate, page_payload
 
 from tauro_compile.docs.page import script_json
@@ -137,14 +138,24 @@ def test_serve_without_a_page_says_to_generate(make_project, tauro):
     assert "no docs page" in result.stderr and "tauro docs generate" in result.stderr
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# Started as a background job of a script (or under nohup), a process inherits SIGINT
+# ignored, which turns Python's own Ctrl-C handling off: serve still stops, on both signals.
+@pytest.mark.parametrize(("stop", "sigint_ignored_at_start"), [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True)])
 def test_serve_serves_the_page_on_localhost_and_stops_on_ctrl_c(make_project, tauro,
-                                                               monkeypatch):
+                                                               monkeypatch, stop,
+                                                               sigint_ignored_at_start):
     project = generate(make_project, tauro, monkeypatch)
     tauro_bin = Path(sys.executable).parent / "tauro"
     process = subprocess.Popen([str(tauro_bin), "docs", "serve", "--port", "0",
                                 "--project-dir", str(project)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, **ENV})
+                               env={**os.environ, **ENV},
+                               preexec_fn=_ignore_sigint if sigint_ignored_at_start else None)
     try:
         line = process.stdout.readline()
         match = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)", line)
@@ -153,7 +164,7 @@ def test_serve_serves_the_page_on_localhost_and_stops_on_ctrl_c(make_project, ta
             body = response.read().decode("utf-8")
         assert body == (project / "target" / "docs" / "index.html").read_text(encoding="utf-8")
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Stopped." in out and "Traceback" not in err
