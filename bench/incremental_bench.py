@@ -34,12 +34,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from bench_projects import write_file_stream_project
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES, ROWS_PER_FILE, NEW_FILES = 20, 10_000, 2
@@ -114,34 +115,10 @@ def write_project(directory: Path, landing: Path, java_options: str | None = Non
     conf = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
     if java_options:
         conf["spark.driver.extraJavaOptions"] = java_options
-    files = {
-        "tauro_project.yml": f"""
-            name: incremental
-            version: "1.0"
-            profile: bench
-            sources:
-              events:
-                format: file_stream
-                path: "{landing}"
-                file_format: json
-                schema: "{SCHEMA}"
-        """,
-        "profiles.yml": f"""
-            profiles:
-              bench:
-                spark:
-                  master: "local[2]"
-                  conf: {json.dumps(conf)}
-                paths: {{warehouse: data/warehouse, checkpoints: data/chk}}
-                nodes:
-                  "*": {{streaming: {{trigger: {{type: available_now}}}}}}
-        """,
-        **{f"nodes/{name}.yml": text for name, text in NODES.items()},
-    }
-    for rel, text in files.items():
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    write_file_stream_project(
+        directory, name="incremental", source="events", landing=landing, schema=SCHEMA,
+        master="local[2]", conf=conf,
+        files={f"nodes/{name}.yml": text for name, text in NODES.items()})
 
 
 def _ts(text: str) -> float:

@@ -23,10 +23,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
+
+from bench_projects import write_file_stream_project
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "id BIGINT, user STRING, amount STRING, ts STRING, kind STRING"
@@ -82,39 +83,11 @@ def write_input(directory: Path, rows: int, files: int = 8) -> None:
 
 def project(directory: Path, landing: Path, nodes: dict[str, str]) -> Path:
     """A Tauro project with the benchmark's profile, a parse transform and `nodes`."""
-    files = {
-        "tauro_project.yml": f"""
-            name: bench
-            version: "1.0"
-            profile: bench
-            sources:
-              landing:
-                format: file_stream
-                path: "{landing}"
-                file_format: json
-                schema: "{SCHEMA}"
-        """,
-        "profiles.yml": f"""
-            profiles:
-              bench:
-                spark:
-                  master: "{MASTER}"
-                  conf: {json.dumps(SPARK_CONF)}
-                paths: {{warehouse: data/warehouse, checkpoints: data/chk}}
-                nodes:
-                  "*": {{streaming: {{trigger: {{type: available_now}}}}}}
-        """,
-        "transforms/__init__.py": "",
-        "transforms/parse.py": TRANSFORM,
-        **{f"nodes/{name}.yml": text for name, text in nodes.items()},
-    }
-    if directory.exists():
-        shutil.rmtree(directory)
-    for rel, text in files.items():
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return directory
+    return write_file_stream_project(
+        directory, name="bench", source="landing", landing=landing, schema=SCHEMA,
+        master=MASTER, conf=SPARK_CONF,
+        files={"transforms/__init__.py": "", "transforms/parse.py": TRANSFORM,
+               **{f"nodes/{name}.yml": text for name, text in nodes.items()}})
 
 
 def run_tauro(project_dir: Path) -> dict[str, float]:

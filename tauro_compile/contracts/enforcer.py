@@ -211,30 +211,16 @@ class ContractEnforcer:
         owns_cache = not batch_df.is_cached
         persisted = evaluator.with_flags(batch_df).persist() if owns_cache else batch_df
         metrics = persisted.agg(*evaluator.metric_columns(flagged=owns_cache)).first().asDict()
-        validation = self._validation(batch_id, metrics)
-        decision = self._decide(validation)
-        validation = replace(validation, decision=decision.action, reason=decision.reason)
-        prepared = PreparedBatch(batch_id, None, validation=validation, source=batch_df,
-                                 persisted=persisted if owns_cache else None)
-        if decision.action == "block":
-            prepared.blocked = decision.reason or "blocked by the contract strategy"
-            prepared.validation = replace(validation, rows_written=0)
-            self.complete_batch(prepared)
-            return prepared
         flags = evaluator.flag_columns if owns_cache else []
-        if decision.action == "write" or validation.status == "ok":
-            prepared.main, prepared.main_count = _counted(persisted.drop(*flags),
-                                                          f"main_{batch_id}")
+        prepared, failed = self._decided(
+            PreparedBatch(batch_id, None, source=batch_df,
+                          persisted=persisted if owns_cache else None),
+            metrics, whole=lambda: persisted.drop(*flags))
+        if failed is None:
             return prepared
-        if decision.action == "quarantine" and not self.has_quarantine:
-            self.release(prepared)
-            raise RunError(f"node '{self.node}': the contract strategy chose 'quarantine' "
-                           "but the node has no quarantine sink",
-                           hint="add contract.quarantine to the node")
-        failed = [r.name for r in validation.rules if not r.passed and r.severity == "error"]
         prepared.main, invalid = _split(persisted, evaluator, failed, flagged=owns_cache)
         prepared.main, prepared.main_count = _counted(prepared.main, f"main_{batch_id}")
-        if decision.action == "quarantine":
+        if prepared.validation.decision == "quarantine":
             invalid = invalid.withColumn(BATCH_ID_COLUMN, F.lit(batch_id).cast("bigint"))
             prepared.quarantine, prepared.quarantine_count = _counted(
                 invalid, f"quarantine_{batch_id}")
@@ -256,29 +242,15 @@ class ContractEnforcer:
         metrics = _observed(observation)
         if metrics is None:  # no job ran the observation (an empty plan): aggregate instead
             metrics = batch_df.agg(*evaluator.metric_columns()).first().asDict()
-        validation = self._validation(batch_id, metrics)
-        decision = self._decide(validation)
-        validation = replace(validation, decision=decision.action, reason=decision.reason)
-        prepared = PreparedBatch(batch_id, None, validation=validation, source=batch_df,
-                                 persisted=suspects)
-        if decision.action == "block":
-            prepared.blocked = decision.reason or "blocked by the contract strategy"
-            prepared.validation = replace(validation, rows_written=0)
-            self.complete_batch(prepared)
+        prepared, failed = self._decided(
+            PreparedBatch(batch_id, None, source=batch_df, persisted=suspects),
+            metrics, whole=lambda: batch_df)
+        if failed is None:
             return prepared
-        if decision.action == "write" or validation.status == "ok":
-            prepared.main, prepared.main_count = _counted(batch_df, f"main_{batch_id}")
-            return prepared
-        if decision.action == "quarantine" and not self.has_quarantine:
-            self.release(prepared)
-            raise RunError(f"node '{self.node}': the contract strategy chose 'quarantine' "
-                           "but the node has no quarantine sink",
-                           hint="add contract.quarantine to the node")
-        failed = [r.name for r in validation.rules if not r.passed and r.severity == "error"]
         invalid_row = evaluator.invalid_row(failed)
         prepared.main, prepared.main_count = _counted(batch_df.filter(~invalid_row),
                                                       f"main_{batch_id}")
-        if decision.action == "quarantine":
+        if prepared.validation.decision == "quarantine":
             # A failed batch-level rule makes every row invalid: those are not all suspects.
             whole = any(not e.row_level for e in evaluator.expectations if e.name in failed)
             rows = flagged if whole else suspects
@@ -288,6 +260,34 @@ class ContractEnforcer:
             prepared.quarantine, prepared.quarantine_count = _counted(
                 invalid, f"quarantine_{batch_id}")
         return prepared
+
+    def _decided(self, prepared: PreparedBatch, metrics: dict[str, Any],
+                 whole: Callable[[], DataFrame]) -> tuple[PreparedBatch, list[str] | None]:
+        """The decision both prepare paths share, from the batch's metrics: block (the batch
+        is completed with nothing written), write the batch whole (`whole()`, when nothing
+        failed or the strategy says write), or split it. A quarantine with no quarantine
+        sink is an error. Returns the batch and the failed error rules to split on, or None
+        when there is nothing to split."""
+        validation = self._validation(prepared.batch_id, metrics)
+        decision = self._decide(validation)
+        prepared.validation = replace(validation, decision=decision.action,
+                                      reason=decision.reason)
+        if decision.action == "block":
+            prepared.blocked = decision.reason or "blocked by the contract strategy"
+            prepared.validation = replace(prepared.validation, rows_written=0)
+            self.complete_batch(prepared)
+            return prepared, None
+        if decision.action == "write" or validation.status == "ok":
+            prepared.main, prepared.main_count = _counted(whole(),
+                                                          f"main_{prepared.batch_id}")
+            return prepared, None
+        if decision.action == "quarantine" and not self.has_quarantine:
+            self.release(prepared)
+            raise RunError(f"node '{self.node}': the contract strategy chose 'quarantine' "
+                           "but the node has no quarantine sink",
+                           hint="add contract.quarantine to the node")
+        return prepared, [r.name for r in validation.rules
+                          if not r.passed and r.severity == "error"]
 
     def _validation(self, batch_id: int, metrics: dict[str, Any]) -> BatchValidation:
         evaluator = self._evaluator()

@@ -7,7 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CONTRACT, GOOD, MIXED, SCHEMA, node_config, write_batches, write_contract
+from support.contracts_data import (
+    CONTRACT,
+    GOOD,
+    MIXED,
+    SCHEMA,
+    node_config,
+    write_batches,
+    write_contract,
+)
 
 from tauro_compile.contracts.enforcer import ContractEnforcer
 from tauro_compile.contracts.errors import ContractSchemaError, ContractViolationError

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GOOD, MIXED, node_config, write_batches
+from support.contracts_data import GOOD, MIXED, node_config, write_batches
 
 from tauro_compile.contracts.evaluation import BATCH_ID_COLUMN, VIOLATIONS_COLUMN
 from tauro_compile.contracts.result import BatchValidation

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CONTRACT, GOOD, MIXED, SCHEMA, node_config, write_contract
+from support.contracts_data import CONTRACT, GOOD, MIXED, SCHEMA, node_config, write_contract
 
 from tauro_compile.contracts.enforcer import ContractEnforcer, _rereadable
 from tauro_compile.contracts.errors import ContractViolationError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GOOD, MIXED, SCHEMA, node_config, write_batches, write_contract
+from support.contracts_data import GOOD, MIXED, SCHEMA, node_config, write_batches, write_contract
 
 from tauro_compile.contracts.evaluation import VIOLATIONS_COLUMN
 from tauro_compile.contracts.result import BatchValidation

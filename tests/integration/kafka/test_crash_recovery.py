@@ -1,4 +1,4 @@
-"""Exactly-once across crashes: `tauro run` (a subprocess) reading 200,000 JSON records from a
+"""Exactly-once across crashes: `tauro run` (a subprocess) reading 60,000 JSON records from a
 3-partition topic into Delta, with dead letters into a second Delta table, is killed with
 SIGKILL (the Python driver and its JVM) at three random moments while it processes batches,
 restarted each time, then run to the end. Every good record is in the table exactly once and
@@ -21,7 +21,9 @@ from support.jvm_options import C1_ONLY
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka, pytest.mark.slow]
 
-RECORDS = 200_000
+# 15 batches of 4,000. The 1 s trigger starts at most one batch a second, so the three kills
+# (each at most 3 s after a new batch started) leave batches for the catch-up run.
+RECORDS = 60_000
 BAD_EVERY = 97  # ~1% of the records do not parse
 PROJECT = {
     "tauro_project.yml": """
@@ -41,13 +43,13 @@ PROJECT = {
                 spark.ui.enabled: "false"
                 spark.driver.extraJavaOptions: "@C1_ONLY@"
             paths: &paths {warehouse: data/warehouse, checkpoints: data/checkpoints}
-            vars: {max_offsets: 25000}      # several batches
+            vars: {max_offsets: 4000}       # several batches
             nodes:
               "*": {streaming: {trigger: {type: processing_time, interval: "1 second"}}}
           catchup:
             spark: *spark
             paths: *paths
-            vars: {max_offsets: 200000}     # the rest in one batch
+            vars: {max_offsets: 60000}      # the rest in one batch
             nodes:
               "*": {streaming: {trigger: {type: available_now}}}
     """,
