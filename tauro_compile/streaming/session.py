@@ -148,6 +148,15 @@ def session_conf(
                 ours.append(SHORT_RUN_CODE_CACHE)
             settings[DRIVER_JAVA_OPTIONS] = " ".join([*ours, options]).strip()
 
+    if settings.get("spark.submit.deployMode", "client") != "cluster":
+        # This process starts the driver: it maps the class archive when there is one.
+        from tauro_compile.streaming.jvm_archive import driver_java_option
+
+        options = settings.get(DRIVER_JAVA_OPTIONS, "")
+        archive = driver_java_option(options)
+        if archive is not None:
+            settings[DRIVER_JAVA_OPTIONS] = f"{options} {archive}".strip()
+
     jars = _merge_lists(pinned_jars(), _split_list(user.get("spark.jars")))
     if jars:
         settings["spark.jars"] = jars

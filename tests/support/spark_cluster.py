@@ -27,6 +27,7 @@ from typing import IO
 
 from support.jvm_options import C1_ONLY
 from support.kafka_broker import _WATCHDOG, free_ports
+from tauro_compile.streaming.jvm_archive import driver_java_option
 
 # The worker's executors and the Connect server's Python workers run this interpreter.
 PYTHON = sys.executable
@@ -204,8 +205,10 @@ CONNECT_SERVER_CONF = {
     # As a local Tauro session has (session.LOCAL_DEFAULTS): Delta's default of 50 snapshot
     # tasks per table read costs minutes on 2 cores.
     "spark.databricks.delta.snapshotPartitions": "2",
-    # The suite's JIT options (support/jvm_options.py): short jobs, fast start.
-    "spark.driver.extraJavaOptions": C1_ONLY,
+    # The suite's JIT options (support/jvm_options.py): short jobs, fast start; and the
+    # driver's class archive when set-up built one (tauro_compile/streaming/jvm_archive.py).
+    "spark.driver.extraJavaOptions": " ".join(filter(None, (C1_ONLY,
+                                                            driver_java_option(C1_ONLY)))),
 }
 
 

@@ -23,7 +23,8 @@ def test_every_master_schedules_fair_unless_the_profile_says_otherwise():
                         enable_delta=False)["spark.scheduler.mode"] == "FIFO"
 
 
-def test_a_short_local_run_gets_c1_only_unless_the_profile_chooses_a_compiler():
+def test_a_short_local_run_gets_c1_only_unless_the_profile_chooses_a_compiler(monkeypatch):
+    monkeypatch.setenv("TAURO_JVM_ARCHIVE", "off")  # the class archive: its own test below
     key = "spark.driver.extraJavaOptions"
     c1 = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"  # the default code cache
     assert session_conf("local[2]", enable_delta=False, short_run=True)[key] == c1
@@ -37,6 +38,49 @@ def test_a_short_local_run_gets_c1_only_unless_the_profile_chooses_a_compiler():
                             short_run=True)[key] == own
     assert key not in session_conf("local[2]", enable_delta=False)          # continuous nodes
     assert key not in session_conf("spark://m:7077", enable_delta=False, short_run=True)
+
+
+def test_a_driver_this_process_starts_maps_the_class_archive_when_there_is_one(
+        monkeypatch, tmp_path):
+    from tauro_compile.streaming import jvm_archive
+
+    key = "spark.driver.extraJavaOptions"
+    archive = tmp_path / "spark.jsa"
+    monkeypatch.setenv("TAURO_JVM_ARCHIVE", str(archive))
+    assert key not in session_conf("local[2]", enable_delta=False)        # none built yet
+    archive.write_bytes(b"x" * 10)
+    assert key not in session_conf("local[2]", enable_delta=False)        # not marked whole
+    jvm_archive.mark_complete(archive)
+    option = f"-XX:SharedArchiveFile={archive}"
+    assert session_conf("local[2]", enable_delta=False)[key] == option
+    assert session_conf("spark://m:7077", enable_delta=False)[key] == option  # client mode
+    assert session_conf("local[2]", enable_delta=False, short_run=True)[key] == (
+        f"-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m {option}")
+    assert key not in session_conf("spark://m:7077", {"spark.submit.deployMode": "cluster"},
+                                   enable_delta=False)                  # driver elsewhere
+    for own in ("-Xshare:off", "-XX:SharedArchiveFile=/mine.jsa"):      # the user's choice
+        assert session_conf("local[2]", {key: own}, enable_delta=False)[key] == own
+    with archive.open("r+b") as f:                                      # lost its end
+        f.truncate(5)
+    assert key not in session_conf("local[2]", enable_delta=False)
+    jvm_archive.mark_complete(archive)
+    monkeypatch.setenv("TAURO_JVM_ARCHIVE", "off")
+    assert key not in session_conf("local[2]", enable_delta=False)
+
+
+def test_the_archive_name_changes_with_the_jars_it_was_built_for(monkeypatch, tmp_path):
+    from tauro_compile.streaming import jvm_archive
+
+    monkeypatch.delenv("TAURO_JVM_ARCHIVE", raising=False)
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_2.13-4.0.1.jar").write_bytes(b"")
+    monkeypatch.setenv("TAURO_JARS_DIR", str(jars))
+    first = jvm_archive.archive_path()
+    assert first is not None and first.parent == jvm_archive.archive_dir()
+    assert jvm_archive.archive_path() == first                          # stable
+    (jars / "kafka-clients-3.9.1.jar").write_bytes(b"")
+    assert jvm_archive.archive_path() != first                          # other jars
 
 
 def test_pools_file_is_what_spark_reads(tmp_path):
