@@ -289,8 +289,7 @@ def main() -> None:
              f"Date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
              f"load average at start {load_start[0]:.1f}/{load_start[1]:.1f}/"
              f"{load_start[2]:.1f}, at end {load_end[0]:.1f}/{load_end[1]:.1f}/"
-             f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs shared with other "
-             "engineers.", "",
+             f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs.", "",
              "Seconds from process start (jvm: Spark ready; first_node: first node starting); "
              "bronze/silver/gold: each node from starting to succeeded (a node not started "
              "because its input had nothing new: from the previous node's end to its own, "

@@ -4,8 +4,8 @@ A fresh driver JVM spends most of its first seconds loading, verifying and linki
 classes of Spark and Delta (tens of thousands). A dynamic CDS archive (JDK 13+,
 ``-XX:ArchiveClassesAtExit`` / ``-XX:SharedArchiveFile``) keeps those classes parsed and
 verified in a file the JVM maps at start. Measured on the 2-core box
-(bench/results/jvm_archive.md): SparkSession start 8.8 -> 4.3 s, the first Delta write 8.1 ->
-4.5 s, the driver's CPU for start + 3 writes + 1 read 29.5 -> 17.8 s.
+(bench/results/jvm_archive.md, medians of 5): session start 7.0 -> 3.9 s, the first Delta
+write 6.0 -> 3.8 s, the driver's CPU for start + 3 writes + 1 read 22.3 -> 15.1 s.
 
 The archive is built once, by ``make setup`` or ``python -m tauro_compile.streaming.jvm_archive``,
 into ``<sys.prefix>/share/tauro/jvm/`` (beside the pinned jars), under a name derived from

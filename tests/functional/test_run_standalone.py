@@ -17,6 +17,8 @@ import pytest
 import yaml
 from support.jvm_options import C1_ONLY
 
+from tauro_compile.streaming.jvm_archive import driver_java_option
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 RUN_TIMEOUT = 600
 # One `tauro run` on a cluster costs a driver JVM plus an executor JVM; on a loaded 2-core box
@@ -30,8 +32,12 @@ def cluster_spark(master_url: str) -> dict:
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
         "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
         "spark.executor.memory": "512m", "spark.cores.max": "2",
-        # Short test runs: the suite's JIT options for the driver and the executors too.
-        "spark.driver.extraJavaOptions": C1_ONLY, "spark.executor.extraJavaOptions": C1_ONLY,
+        # Short test runs: the suite's JIT options for the driver and the executors too, and
+        # for the executors the driver's class archive (a local worker has the same jars;
+        # the driver gets it from Tauro).
+        "spark.driver.extraJavaOptions": C1_ONLY,
+        "spark.executor.extraJavaOptions": " ".join(filter(None, (
+            C1_ONLY, driver_java_option(C1_ONLY)))),
         # as session.LOCAL_DEFAULTS: Delta's default 50 snapshot tasks cost minutes here
         "spark.databricks.delta.snapshotPartitions": "2"}}
 
