@@ -48,3 +48,11 @@ def write_file_stream_project(directory: Path, *, name: str, source: str, landin
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     return directory
+
+
+def publish(text: str, out: Path) -> None:
+    """Print a bench's results and write them to `out` (under bench/results/)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"wrote {out}")

@@ -23,6 +23,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_projects import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = r"""
@@ -121,11 +123,7 @@ def main() -> int:
         for name in ("archive", "off"):
             r = runs[name][i]
             lines.append(f"| {name} | " + " | ".join(f"{r[c]:.2f}" for c in COLUMNS) + " |")
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}")
+    publish("\n".join(lines) + "\n", args.out)
     return 0
 
 

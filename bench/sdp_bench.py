@@ -33,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_projects import publish
 from incremental_bench import (
     FILES,
     NEW_FILES,
@@ -192,10 +193,7 @@ def main() -> int:
         lines.append(f"| {kind} | {statistics.median(t):.1f} | {statistics.median(s):.1f} | "
                      f"{statistics.median(t) / statistics.median(s):.2f}x | "
                      f"{', '.join(f'{x:.1f}' for x in t)} | {', '.join(f'{x:.1f}' for x in s)} |")
-    text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}")
+    publish("\n".join(lines) + "\n", args.out)
     return 0
 
 
