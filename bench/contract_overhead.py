@@ -256,7 +256,7 @@ def main() -> None:
                  f"rows={args.rows:,} batches={batches} rules=10 rounds={args.rounds} (median "
                  f"of interleaved rounds after a warm-up); load average (1/5/15 min) at start "
                  f"{'/'.join(f'{x:.1f}' for x in load_start)}, at end "
-                 f"{'/'.join(f'{x:.1f}' for x in load_end)}; 2 cores, shared machine.", "",
+                 f"{'/'.join(f'{x:.1f}' for x in load_end)}; {os.cpu_count()} CPUs.", "",
                  "| variant | median s | rows/s | vs none | jobs/batch | source scans/batch "
                  "| runs (s) |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
         for name, runs in times.items():
