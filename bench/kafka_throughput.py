@@ -239,7 +239,7 @@ def main() -> int:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after (a machine shared with other jobs: wall times are noisy).",
+        f"{load_after[0]:.1f} after.",
         f"{args.records:,} records of ~{len(record(123456))} bytes on a {PARTITIONS}-partition "
         f"topic; Spark local[2], available_now, one micro-batch; {args.repeat} interleaved "
         "rounds, each job in a fresh process. Query: the query's wall time from building the "
