@@ -25,10 +25,8 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -40,32 +38,22 @@ def archive_dir() -> Path:
     return Path(sys.prefix) / "share" / "tauro" / "jvm"
 
 
-def _java() -> Path | None:
-    home = os.environ.get("JAVA_HOME")
-    found = Path(home) / "bin" / "java" if home else None
-    if found is None or not found.is_file():
-        which = shutil.which("java")
-        found = Path(which) if which else None
-    return found.resolve() if found is not None else None
-
-
 def fingerprint() -> dict[str, object] | None:
-    """What the archive depends on, or None when there is no java to run."""
-    java = _java()
-    if java is None:
-        return None
-    from importlib.metadata import version
+    """What the archive depends on, or None when there is no java (or pyspark) to run."""
     from importlib.util import find_spec
 
+    from tauro_compile.environment import java_executable, package_version
     from tauro_compile.streaming.session import pinned_jars
 
+    executable = java_executable()  # the java Spark's launcher runs
     spec = find_spec("pyspark")  # not imported: a settings lookup stays cheap
-    if spec is None or spec.origin is None:
+    if executable is None or spec is None or spec.origin is None:
         return None
+    java = Path(executable).resolve()
     stat = java.stat()
     spark_jars = sorted(p.name for p in (Path(spec.origin).parent / "jars").glob("*.jar"))
     return {"java": str(java), "java_size": stat.st_size, "java_mtime": int(stat.st_mtime),
-            "pyspark": version("pyspark"), "pyspark_jars": spark_jars,
+            "pyspark": package_version("pyspark"), "pyspark_jars": spark_jars,
             "pinned_jars": [Path(j).name for j in pinned_jars()]}
 
 
@@ -116,7 +104,7 @@ def driver_java_option(options: str) -> str | None:
 # What the archive is made of: the classes a bounded file -> Delta run loads (session,
 # Delta writes, reads, a streaming query with foreachBatch, an aggregation).
 _WORKLOAD = textwrap.dedent("""
-    import sys, tempfile
+    import shutil, sys, tempfile
     from pathlib import Path
     from tauro_compile.streaming.session import build_spark_session
     work = Path(tempfile.mkdtemp(prefix="tauro-jvm-archive-"))
@@ -145,7 +133,9 @@ _WORKLOAD = textwrap.dedent("""
     jvm = SparkContext._gateway.proc
     spark.stop()
     jvm.stdin.close()  # the JVM exits when its stdin closes, and dumps the archive then
-    sys.exit(jvm.wait(600))
+    code = jvm.wait(600)
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(code)
 """)
 
 
@@ -156,10 +146,7 @@ def build(path: Path | None = None, *, log: Path | None = None) -> Path:
     if path is None:
         raise RuntimeError("no java found (or TAURO_JVM_ARCHIVE=off): nothing to archive")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # the JVM creates it at exit
     env = {**os.environ, ARCHIVE_ENV: "off"}
     log_path = log or path.with_suffix(".log")
     try:

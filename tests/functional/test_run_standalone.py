@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.jvm_options import C1_ONLY
-
-from tauro_compile.streaming.jvm_archive import driver_java_option
+from support.jvm_options import C1_ONLY, spark_jvm_options
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 RUN_TIMEOUT = 600
@@ -36,8 +34,7 @@ def cluster_spark(master_url: str) -> dict:
         # for the executors the driver's class archive (a local worker has the same jars;
         # the driver gets it from Tauro).
         "spark.driver.extraJavaOptions": C1_ONLY,
-        "spark.executor.extraJavaOptions": " ".join(filter(None, (
-            C1_ONLY, driver_java_option(C1_ONLY)))),
+        "spark.executor.extraJavaOptions": spark_jvm_options(),
         # as session.LOCAL_DEFAULTS: Delta's default 50 snapshot tasks cost minutes here
         "spark.databricks.delta.snapshotPartitions": "2"}}
 

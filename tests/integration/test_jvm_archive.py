@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tauro_compile.streaming.jvm_archive import archive_path
+from tauro_compile.streaming.jvm_archive import archive_path, is_complete
 
 
 def test_the_shared_driver_jvm_maps_the_class_archive_setup_built(spark):
     path = archive_path()
-    assert path is not None and path.is_file(), (
+    assert path is not None and is_complete(path), (
         f"no class archive at {path}: `make setup` builds it "
         "(python -m tauro_compile.streaming.jvm_archive)")
     jvm = spark.sparkContext._jvm

@@ -18,3 +18,13 @@ C1_ONLY_JVM_OPTIONS: tuple[str, ...] = (
     f"-XX:ReservedCodeCacheSize={RESERVED_CODE_CACHE_MB}m",
 )
 C1_ONLY = " ".join(C1_ONLY_JVM_OPTIONS)
+
+
+def spark_jvm_options() -> str:
+    """`C1_ONLY` plus the driver's class archive when set-up built one
+    (tauro_compile/streaming/jvm_archive.py): for Spark JVMs the suite configures itself
+    (the Connect server's driver, a cluster's executors). A driver Tauro starts gets the
+    archive from Tauro."""
+    from tauro_compile.streaming.jvm_archive import driver_java_option
+
+    return " ".join(filter(None, (C1_ONLY, driver_java_option(C1_ONLY))))

@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from support.jvm_options import C1_ONLY
+from support.jvm_options import C1_ONLY, spark_jvm_options
 from support.kafka_broker import _WATCHDOG, free_ports
-from tauro_compile.streaming.jvm_archive import driver_java_option
 
 # The worker's executors and the Connect server's Python workers run this interpreter.
 PYTHON = sys.executable
@@ -207,8 +206,7 @@ CONNECT_SERVER_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     # The suite's JIT options (support/jvm_options.py): short jobs, fast start; and the
     # driver's class archive when set-up built one (tauro_compile/streaming/jvm_archive.py).
-    "spark.driver.extraJavaOptions": " ".join(filter(None, (C1_ONLY,
-                                                            driver_java_option(C1_ONLY)))),
+    "spark.driver.extraJavaOptions": spark_jvm_options(),
 }
 
 
