@@ -1,7 +1,9 @@
 """Suite-wide fixtures: one real SparkSession and one real Kafka broker per test session.
 
-Both are lazy: a run that requests neither starts no JVM. Sub-directory conftests add their
-own fixtures on top of these.
+All are lazy: a run whose tests request none of them starts no JVM. The broker, the
+standalone cluster and the Connect server start in the background as soon as collection shows
+a test needs them (support/prestart.py), so their start overlaps the first tests. Sub-directory
+conftests add their own fixtures on top of these.
 
 The shared JVM is guarded, because one dead JVM used to fail every Spark test after it with
 ``ConnectionRefusedError`` and one leaked streaming query could slow or break later tests:
@@ -31,6 +33,7 @@ if _TESTS_DIR not in sys.path:
 
 from support.jvm_options import C1_ONLY  # noqa: E402
 from support.kafka_broker import KafkaBroker  # noqa: E402
+from support.prestart import Prestarts  # noqa: E402
 from support.spark_cluster import ConnectServer, StandaloneCluster  # noqa: E402
 from support.spark_jvm import SharedSpark  # noqa: E402
 
@@ -47,6 +50,9 @@ SPARK_TEST_CONF = {
 }
 
 _UNIT_DIR = Path(__file__).resolve().parent / "unit"
+# The broker, the cluster and the Connect server start in the background once collection
+# shows they are needed (support/prestart.py); their fixtures claim them.
+_PRESTARTS = Prestarts()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -61,6 +67,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "standalone_cluster" in fixtures or "connect_server" in fixtures:
             item.add_marker(pytest.mark.spark)
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not Prestarts.enabled():
+        return
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    factory = session.config._tmp_path_factory  # what `tmp_path_factory` returns
+    if "connect_server" in needed:
+        work = factory.mktemp("connect")
+        _PRESTARTS.start("connect_server", lambda work=work: ConnectServer(work).start())
+    if "standalone_cluster" in needed:
+        work = factory.mktemp("standalone")
+        _PRESTARTS.start("standalone_cluster", lambda work=work: StandaloneCluster(work).start())
+    if "kafka_broker" in needed:
+        _PRESTARTS.start("kafka_broker", lambda: KafkaBroker().start())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _PRESTARTS.stop_unclaimed()
 
 
 @pytest.fixture(scope="session")
@@ -116,8 +141,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[KafkaBroker]:
-    """A real single-node Kafka broker (KRaft) on 127.0.0.1, started on first request."""
-    broker = KafkaBroker().start()
+    """A real single-node Kafka broker (KRaft) on 127.0.0.1, started once per session."""
+    broker = _PRESTARTS.claim("kafka_broker")
+    if broker is None:
+        broker = KafkaBroker().start()
     try:
         yield broker
     finally:
@@ -126,8 +153,10 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
-    """A Spark standalone master and one 2-core worker on 127.0.0.1, started on first request."""
-    cluster = StandaloneCluster(tmp_path_factory.mktemp("standalone")).start()
+    """A Spark standalone master and one 2-core worker on 127.0.0.1, started once per session."""
+    cluster = _PRESTARTS.claim("standalone_cluster")
+    if cluster is None:
+        cluster = StandaloneCluster(tmp_path_factory.mktemp("standalone")).start()
     try:
         yield cluster
     finally:
@@ -136,8 +165,10 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
 
 @pytest.fixture(scope="session")
 def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
-    """A Spark Connect server (local[2], pinned Delta/Kafka jars), started on first request."""
-    server = ConnectServer(tmp_path_factory.mktemp("connect")).start()
+    """A Spark Connect server (local[2], pinned Delta/Kafka jars), started once per session."""
+    server = _PRESTARTS.claim("connect_server")
+    if server is None:
+        server = ConnectServer(tmp_path_factory.mktemp("connect")).start()
     try:
         yield server
     finally:
