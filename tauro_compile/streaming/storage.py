@@ -160,7 +160,18 @@ def delta_version(spark: SparkSession, *, path: str | None = None,
 def delta_last_commit(spark: SparkSession, *, path: str | None = None,
                       table_name: str | None = None,
                       known_to_exist: bool = False) -> dict[str, Any] | None:
-    """version, operation and operationMetrics of a Delta table's latest commit, or None."""
+    """version, operation and operationMetrics of a Delta table's latest commit, or None.
+
+    A path table on a local session is answered from its log: the newest commit file of the
+    `_delta_log` listing and that file's `commitInfo` (what DESCRIBE HISTORY LIMIT 1 shows;
+    ~20 ms against ~270 ms for `history(1)` on a warm JVM, and the batch writer asks before
+    and after every write). A log this cannot read plainly (staged commits of a catalog-
+    managed table, no commitInfo) is asked to Delta instead.
+    """
+    if path and not table_name and not _connect(spark):
+        last = _last_commit_from_log(spark, path)
+        if last is not None:
+            return last
     if not known_to_exist and not is_delta_table(spark, path=path, table_name=table_name):
         return None
     if _connect(spark):
@@ -233,6 +244,38 @@ def _corrupt(location: str, node_name: str, file: str, reason: str) -> Streaming
 
 
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
+def _last_commit_from_log(spark: SparkSession, path: str) -> dict[str, Any] | None:
+    """`delta_last_commit` read from the log files, or None when Delta must be asked."""
+    log = f"{path.rstrip('/')}/_delta_log"
+    try:
+        names = list_names(spark, log)
+    except Exception:  # unreadable listing: let Delta answer
+        return None
+    versions = [int(m.group(1)) for name in names if (m := _COMMIT_FILE.match(name))]
+    if not versions:
+        return None
+    # Delta 4 creates `_staged_commits/` in every log; a commit in it (a catalog-managed or
+    # coordinated-commits table) may be newer than the newest file above.
+    if "_staged_commits" in names and list_names(spark, f"{log}/_staged_commits"):
+        return None
+    version = max(versions)
+    try:
+        text = read_text(spark, f"{log}/{version:020d}.json")
+    except Exception:  # removed by log cleanup or a concurrent writer: let Delta answer
+        return None
+    for line in (text or "").splitlines():
+        try:
+            action = json.loads(line)
+        except ValueError:
+            return None
+        info = action.get("commitInfo") if isinstance(action, dict) else None
+        if isinstance(info, dict):
+            return {"version": version, "operation": info.get("operation"),
+                    "metrics": {str(k): str(v)
+                                for k, v in (info.get("operationMetrics") or {}).items()}}
+    return None
 
 
 def delta_log_version(spark: SparkSession, path: str) -> int | None:
