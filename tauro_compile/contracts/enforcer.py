@@ -157,15 +157,15 @@ class ContractEnforcer:
             validation = prepared.validation
             replayed = False
             if validation is None:  # observed path: the metrics came out of the write
-                metrics = _observed(prepared.metrics_observation)
+                metrics = observed_metrics(prepared.metrics_observation)
                 replayed = metrics is None
                 if metrics is None:  # the sink already had this batch: Delta skipped the write
                     metrics = prepared.source.agg(*self._evaluator().metric_columns()).first().asDict()
                 validation = self._validation(prepared.batch_id, metrics)
                 validation = replace(validation,
                                      reason=policy_decision(self.policy, validation).reason)
-            written = _observed(prepared.main_count)
-            quarantined = _observed(prepared.quarantine_count)
+            written = observed_metrics(prepared.main_count)
+            quarantined = observed_metrics(prepared.quarantine_count)
             replayed = replayed or (prepared.main is not None and prepared.main_count is not None
                                     and written is None)
             validation = replace(
@@ -239,7 +239,7 @@ class ContractEnforcer:
         suspects = (flagged.observe(observation, *evaluator.metric_columns(flagged=True))
                     .filter(_any_bit(flags)).persist())
         suspects.count()
-        metrics = _observed(observation)
+        metrics = observed_metrics(observation)
         if metrics is None:  # no job ran the observation (an empty plan): aggregate instead
             metrics = batch_df.agg(*evaluator.metric_columns()).first().asDict()
         prepared, failed = self._decided(
@@ -391,7 +391,7 @@ def _counted(df: DataFrame, name: str) -> tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("n")), observation
 
 
-def _observed(observation: Observation | None) -> dict[str, Any] | None:
+def observed_metrics(observation: Observation | None) -> dict[str, Any] | None:
     """The observation's metrics, or None when no job ran it (a write Delta skipped)."""
     if observation is None:
         return None

@@ -9,8 +9,10 @@ letters). The extension point is small and typed:
   `batch.metrics`, or `batch.abort(reason)` to fail the batch before anything is written.
   Optional members: `before_start(stream_df)` (called before the query starts, e.g. a schema
   check), `after_write(batch, outputs)` (called after every write of the batch succeeded, with
-  the per-output info: rows, committed, Delta version), and `manages_cache = True` (the stage
-  caches what it reads twice itself, so the writer does not persist the batch for it);
+  the per-output info: rows, committed, Delta version), `settle_metrics(batch)` (called last,
+  written or blocked, to finish `batch.metrics` before they are reported), and
+  `manages_cache = True` (the stage caches what it reads twice itself, so the writer does not
+  persist the batch for it);
 - `register_stage_factory(name, factory, order=...)` plugs stages in for every node that needs
   them: `factory(node, context) -> list[BatchStage]`; `unregister_stage_factory` undoes it.
   Stages run in an explicit order: dead letters (100), the data contract (200), then the
@@ -65,6 +67,9 @@ class SideOutput:
     output: OutputConfig
     df: DataFrame
     suffix: str
+    # Asked after the main write, before this one: False skips it (e.g. no dead letter in
+    # the batch, counted by an observation on the main write). None: always written.
+    when: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -87,11 +92,13 @@ class BatchContext:
     def aborted(self) -> bool:
         return self.abort_reason is not None
 
-    def add_side_output(self, output: OutputConfig, df: DataFrame, suffix: str) -> None:
-        """Write `df` to `output` after the stages, idempotently under `<unique id>:<suffix>`."""
+    def add_side_output(self, output: OutputConfig, df: DataFrame, suffix: str, *,
+                        when: Callable[[], bool] | None = None) -> None:
+        """Write `df` to `output` after the stages, idempotently under `<unique id>:<suffix>`
+        (after the main write; only if `when()` is true, when given)."""
         if any(s.suffix == suffix for s in self.side_outputs) or suffix == "main":
             raise ValueError(f"side output suffix '{suffix}' is already used in this batch")
-        self.side_outputs.append(SideOutput(output, df, suffix))
+        self.side_outputs.append(SideOutput(output, df, suffix, when))
 
     def abort(self, reason: str) -> None:
         """Fail this batch before anything is written."""
@@ -441,6 +448,7 @@ class MicroBatchWriter:
                 if batch.aborted:
                     break
             if batch.aborted:
+                self._settle(batch)
                 self._report(batch, {}, aborted=batch.abort_reason)
                 raise StreamingQueryError(
                     f"node '{self.node.name}': batch {batch_id} was blocked before writing: "
@@ -458,6 +466,8 @@ class MicroBatchWriter:
             # Side outputs (dead letters, quarantine) collect rows batch after batch: always
             # appended, even when the main output is rewritten whole (complete mode).
             for side in batch.side_outputs:
+                if side.when is not None and not side.when():
+                    continue
                 sink = side_output_sink(side.output, "append", self.node.name)
                 outputs[side.suffix] = sink.write(side.df, batch.batch_id,
                                                   f"{app_id}:{side.suffix}")
@@ -465,10 +475,18 @@ class MicroBatchWriter:
                 after_write = getattr(stage, "after_write", None)
                 if callable(after_write):
                     after_write(batch, outputs)
+            self._settle(batch)
             self._report(batch, outputs)
         finally:
             if cached:
                 batch_df.unpersist()
+
+    def _settle(self, batch: BatchContext) -> None:
+        """Let stages finish their `batch.metrics` (`settle_metrics`) before they are reported."""
+        for stage in self.stages:
+            settle = getattr(stage, "settle_metrics", None)
+            if callable(settle):
+                settle(batch)
 
     def _report(self, batch: BatchContext, outputs: dict[str, Any], aborted: str | None = None) -> None:
         if self.on_batch is None:

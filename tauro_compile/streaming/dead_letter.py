@@ -5,12 +5,15 @@ Kafka reader keeps bad records in the stream, marked by the internal column
 `__tauro_dead_letter` (see `streaming.kafka`). Per batch, this stage, on the batch the writer
 has cached (Kafka is read once):
 
-1. counts good and bad records (`batch.metrics["dead_letter"] = {"records", "good", "bad",
+1. hands the writer the good rows without the internal column, with an observation that
+   counts good and bad records as the main write reads the batch (no job of its own);
+2. adds the bad ones as the side output `dead_letter`, written after the good rows. Nothing
+   is written when a batch has no bad record, except once, to create the Delta table;
+3. reports the counts (`batch.metrics["dead_letter"] = {"records", "good", "bad",
    "target"}`, which the batch listener receives, so they reach the run's results; `good`
-   is the rows handed to the output, tombstones included);
-2. hands the writer the good rows without the internal column;
-3. adds the bad ones as the side output `dead_letter`, written after the good rows. Nothing
-   is written when a batch has no bad record, except once, to create the Delta table.
+   is the rows handed to the output, tombstones included). When no job ran the observation
+   (Delta skipped a replayed batch, a `foreach_batch` function did not read it, a later
+   stage blocked the batch), one aggregation over the cached batch counts them instead.
 
 Dead-letter rows: `node, batch_id, topic, partition, offset, kafka_timestamp, key, value,
 [headers,] error, dead_lettered_at` (key and value as UTF-8 text; `headers` only when the
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tauro_compile.contracts.enforcer import observed_metrics
 from tauro_compile.streaming import storage
 from tauro_compile.streaming.batch_writer import BatchContext, BatchStage
 from tauro_compile.streaming.config import DeadLetterConfig, NodeConfig, OutputConfig
@@ -38,7 +42,7 @@ from tauro_compile.streaming.kafka import DEAD_LETTER_COLUMN, HEADERS_COLUMN, ch
 from tauro_compile.streaming.spark_options import spark_options
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame, Observation
 
 METRICS_KEY = "dead_letter"
 SIDE_OUTPUT = "dead_letter"
@@ -52,9 +56,12 @@ class DeadLetterStage:
         self.output = output
         self.target = dead_letter_target(output)
         self._target_exists = output.format != "delta"
+        # batch id -> (the batch as it reached this stage, the observation of its counts)
+        self._pending: dict[int, tuple[DataFrame, Observation]] = {}
 
     def process(self, batch: BatchContext) -> None:
-        """Count, keep the good rows as the batch, add the bad ones as a side output."""
+        """Keep the good rows (counted as they are written), add the bad ones as a side output."""
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         df = batch.df
@@ -65,25 +72,52 @@ class DeadLetterStage:
                 "withColumn), or move projections and aggregations to a downstream node")
             return
         marker = F.col(DEAD_LETTER_COLUMN)
-        counts = df.agg(F.count_if(marker.isNull()).alias("good"),
-                        F.count_if(marker.isNotNull()).alias("bad")).first()
-        good, bad = int(counts["good"]), int(counts["bad"])
-        batch.metrics[METRICS_KEY] = {"records": good + bad, "good": good, "bad": bad,
-                                      "target": self.target}
-        batch.df = df.filter(marker.isNull()).drop(DEAD_LETTER_COLUMN)
-        if bad == 0 and self._exists(batch):
-            return
+        observation = Observation(f"tauro_dead_letter_{batch.batch_id}")
+        self._pending = {batch.batch_id: (df, observation)}
+        batch.df = (df.observe(observation, *_count_columns(marker))
+                    .filter(marker.isNull()).drop(DEAD_LETTER_COLUMN))
         letters = dead_letter_rows(df, self.node.name, batch.batch_id)
         if self.output.format == "kafka":
             letters = as_kafka_records(letters)
-        batch.add_side_output(self.output, letters, SIDE_OUTPUT)
+        batch.add_side_output(self.output, letters, SIDE_OUTPUT,
+                              when=lambda: self._write_letters(batch))
+
+    def _write_letters(self, batch: BatchContext) -> bool:
+        """After the main write: write the dead letters if there are some (or no table yet)."""
+        if self._counts(batch)["bad"] == 0 and self._exists(batch):
+            return False
         self._target_exists = True
+        return True
+
+    def settle_metrics(self, batch: BatchContext) -> None:
+        self._counts(batch)
+
+    def _counts(self, batch: BatchContext) -> dict[str, Any]:
+        """The batch's good and bad records (also in `batch.metrics`)."""
+        from pyspark.sql import functions as F
+
+        if METRICS_KEY in batch.metrics:
+            return batch.metrics[METRICS_KEY]
+        df, observation = self._pending.pop(batch.batch_id)
+        counts = observed_metrics(observation)
+        if counts is None:  # no job read the observed batch: count the cached one
+            counts = df.agg(*_count_columns(F.col(DEAD_LETTER_COLUMN))).first().asDict()
+        good, bad = int(counts["good"]), int(counts["bad"])
+        batch.metrics[METRICS_KEY] = {"records": good + bad, "good": good, "bad": bad,
+                                      "target": self.target}
+        return batch.metrics[METRICS_KEY]
 
     def _exists(self, batch: BatchContext) -> bool:
         if not self._target_exists:
             self._target_exists = storage.is_delta_table(
                 batch.spark, path=self.output.path, table_name=self.output.table_name)
         return self._target_exists
+
+
+def _count_columns(marker: Column) -> list[Column]:
+    from pyspark.sql import functions as F
+
+    return [F.count_if(marker.isNull()).alias("good"), F.count_if(marker.isNotNull()).alias("bad")]
 
 
 def dead_letter_rows(df: DataFrame, node_name: str, batch_id: int) -> DataFrame:
