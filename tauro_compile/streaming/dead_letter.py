@@ -56,8 +56,9 @@ class DeadLetterStage:
         self.output = output
         self.target = dead_letter_target(output)
         self._target_exists = output.format != "delta"
-        # batch id -> (the batch as it reached this stage, the observation of its counts)
-        self._pending: dict[int, tuple[DataFrame, Observation]] = {}
+        # (batch id, the batch as it reached this stage, the observation of its counts) until
+        # the counts are read
+        self._pending: tuple[int, DataFrame, Observation] | None = None
 
     def process(self, batch: BatchContext) -> None:
         """Keep the good rows (counted as they are written), add the bad ones as a side output."""
@@ -73,7 +74,7 @@ class DeadLetterStage:
             return
         marker = F.col(DEAD_LETTER_COLUMN)
         observation = Observation(f"tauro_dead_letter_{batch.batch_id}")
-        self._pending = {batch.batch_id: (df, observation)}
+        self._pending = (batch.batch_id, df, observation)
         batch.df = (df.observe(observation, *_count_columns(marker))
                     .filter(marker.isNull()).drop(DEAD_LETTER_COLUMN))
         letters = dead_letter_rows(df, self.node.name, batch.batch_id)
@@ -90,7 +91,9 @@ class DeadLetterStage:
         return True
 
     def settle_metrics(self, batch: BatchContext) -> None:
-        self._counts(batch)
+        # Nothing to count when this stage refused the batch before observing it.
+        if self._pending is not None and self._pending[0] == batch.batch_id:
+            self._counts(batch)
 
     def _counts(self, batch: BatchContext) -> dict[str, Any]:
         """The batch's good and bad records (also in `batch.metrics`)."""
@@ -98,7 +101,9 @@ class DeadLetterStage:
 
         if METRICS_KEY in batch.metrics:
             return batch.metrics[METRICS_KEY]
-        df, observation = self._pending.pop(batch.batch_id)
+        assert self._pending is not None and self._pending[0] == batch.batch_id
+        _, df, observation = self._pending
+        self._pending = None
         counts = observed_metrics(observation)
         if counts is None:  # no job read the observed batch: count the cached one
             counts = df.agg(*_count_columns(F.col(DEAD_LETTER_COLUMN))).first().asDict()

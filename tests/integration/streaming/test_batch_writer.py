@@ -258,3 +258,20 @@ def test_side_outputs_append_even_in_complete_mode(spark, tmp_path: Path) -> Non
     write(spark.createDataFrame([(2, "b"), (-2, "bad2")], SCHEMA), 1)
     assert sorted(r.id for r in spark.read.format("delta").load(str(main)).collect()) == [-2, 2]
     assert sorted(r.id for r in spark.read.format("delta").load(str(side)).collect()) == [-2, -1]
+
+
+def test_a_dead_letter_batch_without_its_marker_column_is_blocked_with_the_reason(
+        spark, tmp_path: Path) -> None:
+    from tauro_compile.streaming.dead_letter import DeadLetterStage
+
+    table = tmp_path / "out"
+    node = delta_node(table)
+    letters = OutputConfig(format="delta", path=str(tmp_path / "dead"))
+    seen: list[dict] = []
+    write = writer_for(node, stages=[DeadLetterStage(node, letters)],
+                       on_batch=lambda name, bid, info: seen.append(info))
+    with pytest.raises(StreamingQueryError, match="needs the column __tauro_dead_letter"):
+        write(spark.createDataFrame([(1, "a")], SCHEMA), 0)  # a transform dropped the column
+    assert len(seen) == 1 and "needs the column" in seen[0]["aborted"]
+    assert "dead_letter" not in seen[0]["metrics"] and seen[0]["outputs"] == {}
+    assert not table.exists() and not (tmp_path / "dead").exists()  # nothing written
