@@ -253,14 +253,13 @@ def _last_commit_from_log(spark: SparkSession, path: str) -> dict[str, Any] | No
         names = list_names(spark, log)
     except Exception:  # unreadable listing: let Delta answer
         return None
-    versions = [int(m.group(1)) for name in names if (m := _COMMIT_FILE.match(name))]
-    if not versions:
+    version = _newest_commit(names)
+    if version is None:
         return None
     # Delta 4 creates `_staged_commits/` in every log; a commit in it (a catalog-managed or
     # coordinated-commits table) may be newer than the newest file above.
     if "_staged_commits" in names and list_names(spark, f"{log}/_staged_commits"):
         return None
-    version = max(versions)
     try:
         text = read_text(spark, f"{log}/{version:020d}.json")
     except Exception:  # removed by log cleanup or a concurrent writer: let Delta answer
@@ -281,8 +280,12 @@ def _last_commit_from_log(spark: SparkSession, path: str) -> dict[str, Any] | No
 def delta_log_version(spark: SparkSession, path: str) -> int | None:
     """The latest commit version of the Delta table at `path`, from its `_delta_log` listing
     (no snapshot is read), or None when it has no commit file."""
-    versions = [int(m.group(1)) for name in list_names(spark, f"{path.rstrip('/')}/_delta_log")
-                if (m := _COMMIT_FILE.match(name))]
+    return _newest_commit(list_names(spark, f"{path.rstrip('/')}/_delta_log"))
+
+
+def _newest_commit(names: list[str]) -> int | None:
+    """The highest version among the commit files (`<20 digits>.json`) of a log listing."""
+    versions = [int(m.group(1)) for name in names if (m := _COMMIT_FILE.match(name))]
     return max(versions) if versions else None
 
 
