@@ -163,12 +163,14 @@ def run_once(project: Path, preview: int | None, variant: Variant | None = None)
             doc = json.loads(line)
         except ValueError:
             continue
+        if doc.get("event") == "nothing_new":  # no JVM at all: nothing new to read
+            out["no_jvm"] = True
         if doc.get("event") == "spark_ready":
             out["jvm"] = time.time() - begin
             out["jvm_reported"] = doc.get("seconds")
         if str(doc.get("msg", "")).startswith("Run succeeded") and "summary" not in out:
             out["summary"] = time.time() - begin
-            out["jvm_cpu"] = jvm_cpu(project)
+            out["jvm_cpu"] = 0.0 if out.get("no_jvm") else jvm_cpu(project)
     err = proc.stderr.read() if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -193,7 +195,8 @@ def run_once(project: Path, preview: int | None, variant: Variant | None = None)
                 out[doc["node"]] = at - (previous or at)
                 out["up_to_date"].append(doc["node"])
         previous = at
-    out["first_node"] = min(started.values()) - begin
+    if started:  # a run where every node was up to date starts none
+        out["first_node"] = min(started.values()) - begin
     results = json.loads((project / "target" / "run_results.json").read_text())
     out["rows_in"] = {n: r["rows_in"] for n, r in results["nodes"].items()}
     out["batches"] = {n: r["batches"] for n, r in results["nodes"].items()}
@@ -290,7 +293,9 @@ def main() -> None:
              f"load average at start {load_start[0]:.1f}/{load_start[1]:.1f}/"
              f"{load_start[2]:.1f}, at end {load_end[0]:.1f}/{load_end[1]:.1f}/"
              f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs.", "",
-             "Seconds from process start (jvm: Spark ready; first_node: first node starting); "
+             "Seconds from process start (jvm: Spark ready; first_node: first node starting; "
+             "`-` when the run found nothing new before starting Spark, so no JVM and no node "
+             "started, jvm cpu 0); "
              "bronze/silver/gold: each node from starting to succeeded (a node not started "
              "because its input had nothing new: from the previous node's end to its own, "
              "marked *); summary: the summary line printed; exit: process ended; jvm cpu: "
@@ -309,7 +314,8 @@ def main() -> None:
         lines.append(f"| {name} | **{kind}** (median) | " + " | ".join(med) + f" | {loads} |")
     for (name, kind), kind_runs in runs.items():
         for i, r in enumerate(kind_runs):
-            cells = [f"{r[p]:.1f}" + ("*" if p in r["up_to_date"] else "") for p in PHASES]
+            cells = [(f"{r[p]:.1f}" if p in r else "-") + ("*" if p in r["up_to_date"] else "")
+                     for p in PHASES]
             cells += [cell([r.get("jvm_cpu")]), cell([r.get("py_cpu")])]
             lines.append(f"| {name} | {kind} #{i + 1} | " + " | ".join(cells)
                          + f" | {r['load']:.1f}-{r['load_end']:.1f} |")

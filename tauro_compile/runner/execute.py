@@ -64,14 +64,17 @@ def leaf_nodes(plan: RunPlan) -> list[str]:
     return [n.name for n in plan.nodes if n.name not in upstream]
 
 
-def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast: bool = False,
-                 invocation: dict[str, Any] | None = None, known_secrets: tuple[str, ...] = (),
+def execute_plan(plan: RunPlan, spark: SparkSession | None, console: Any, *,
+                 fail_fast: bool = False, invocation: dict[str, Any] | None = None,
+                 known_secrets: tuple[str, ...] = (),
                  engine: QueryEngine | None = None, poll_interval: float = 0.2,
                  results_interval: float = 2.0, lock: RunLock | None = None,
                  metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
                  driver_log: Path | None = None, started_at: float | None = None,
                  preview_rows: int | None = None) -> RunReport:
     """Supervise `plan` on `spark` until every node is terminal; print progress and a summary.
+
+    `engine` replaces the Spark engine (tests; a run with nothing new, where `spark` is None).
 
     `started_at` is when the whole command started (the summary's time is the wall time
     since then, Spark's start included); the time the queries ran is shown beside it.
@@ -85,8 +88,12 @@ def execute_plan(plan: RunPlan, spark: SparkSession, console: Any, *, fail_fast:
                               run_id=lock.holder.run_id if lock else None)
     events = EventLog(plan.target_dir, writer.run_id, known_secrets=known_secrets)
     writer.extra["events"] = str(events.path)
-    spark_engine = engine or SparkQueryEngine(spark, plan, execution_id=writer.run_id,
-                                              driver_log=driver_log)
+    if engine is None:
+        if spark is None:
+            raise ValueError("execute_plan needs a SparkSession or an engine")
+        engine = SparkQueryEngine(spark, plan, execution_id=writer.run_id,
+                                  driver_log=driver_log)
+    spark_engine = engine
     supervisor = RunSupervisor(plan, spark_engine, fail_fast=fail_fast,
                                poll_interval=poll_interval)
     display = progress_display(console)

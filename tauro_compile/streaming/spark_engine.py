@@ -408,26 +408,13 @@ class SparkQueryEngine:
             self.on_batch_result(node_name, {"batch_id": batch_id, **info})
 
     def input_up_to_date(self, node: PlannedNode) -> str | None:
-        """Why the node's bounded query would find nothing to read now, else None.
+        """Why the node's bounded query would find nothing to read now, else None
+        (`caught_up.input_caught_up`, read through the session's Hadoop FileSystem)."""
+        from tauro_compile.streaming.caught_up import HadoopFiles, input_caught_up
 
-        Only a Delta input by path whose checkpoint has read every commit of the table
-        (`storage.delta_stream_caught_up`); any doubt, or any error asking, is None (start
-        the query and let Spark decide).
-        """
-        from tauro_compile.streaming import storage
-
-        inp = node.config.input
-        checkpoint = node.config.streaming.checkpoint_location
-        if self.connect or inp.format != "delta" or not inp.path or inp.table_name \
-                or not checkpoint:
+        if self.connect:
             return None
-        try:
-            version = storage.delta_stream_caught_up(self.spark, checkpoint, inp.path)
-        except Exception:
-            return None
-        if version is None:
-            return None
-        return f"up to date: its checkpoint has read {inp.path} to its latest version {version}"
+        return input_caught_up(node, HadoopFiles(self.spark))
 
     # -- outputs -------------------------------------------------------------------------
     def output_exists(self, node: PlannedNode) -> bool:

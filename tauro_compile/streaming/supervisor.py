@@ -410,10 +410,11 @@ class RunSupervisor:
         """Why a bounded node need not start (no new input), else None.
 
         Only on its first attempt, when every upstream of the plan succeeded in this run
-        without a batch (so nothing of this run can be new to it), and the engine confirms
-        its checkpoint has read all its input holds.
+        without a batch (so nothing of this run can be new to it; a node reading from outside
+        the plan has none), and the engine confirms its checkpoint has read all its input
+        holds.
         """
-        if not node.bounded or not node.depends_on or self.state.get(node.name).attempts:
+        if not node.bounded or self.state.get(node.name).attempts:
             return None
         for up in node.depends_on:
             if up in self._nodes:

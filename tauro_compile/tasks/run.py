@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
@@ -111,11 +111,15 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     from tauro_compile.streaming.secrets import mask_structure, mask_text
 
     console = MaskingConsole(console, compiled.secret_values)  # run-time errors may hold one
-    spark = start_spark(plan, console, log_path)
-    ship_project_code(spark, plan)
+    engine = _nothing_new_engine(plan, console, refresh[0] is not None, preview_rows)
+    spark = None
+    if engine is None:
+        spark = start_spark(plan, console, log_path)
+        ship_project_code(spark, plan)
     if refresh[0] is not None and refresh[1] is not None:
         from tauro_compile.tasks.reset import confirm_and_apply
 
+        assert spark is not None  # a refresh never takes the run without Spark
         if not confirm_and_apply(refresh[0], compiled, spark, console, refresh[1]):
             return EXIT_NODE_FAILED
     invocation = {
@@ -125,6 +129,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
     }
     port = metrics_port if metrics_port is not None else plan.metrics_port
     report = execute_plan(plan, spark, console, fail_fast=fail_fast or plan.fail_fast,
+                          engine=engine,
                           invocation=invocation, known_secrets=compiled.secret_values,
                           lock=lock, metrics_port=port, metrics_host=plan.metrics_host,
                           driver_log=log_path, started_at=started_at,
@@ -142,6 +147,27 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
         console.err(f"Log: {_shown(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
+
+
+def _nothing_new_engine(plan: RunPlan, console: Console, refreshing: bool,
+                        preview_rows: int | None) -> Any:
+    """The engine of a run found to have nothing new before Spark starts (no JVM), or None.
+
+    Not when the run clears nodes first (`--full-refresh`) or asks to read outputs back
+    (`--preview N`): both need Spark.
+    """
+    if refreshing or (preview_rows is not None and preview_rows > 0):
+        return None
+    from tauro_compile.runner.nothing_new import NothingNewEngine, nothing_new
+
+    reasons = nothing_new(plan)
+    if reasons is None:
+        return None
+    text = ("Nothing new to read: every node's checkpoint has read all its input "
+            "(Spark not started)")
+    console.event("nothing_new", text, nodes=sorted(reasons))
+    log.info(text)
+    return NothingNewEngine(reasons)
 
 
 def _plan_refresh(compiled: CompiledProject,

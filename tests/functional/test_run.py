@@ -136,11 +136,17 @@ def test_chain_ends_by_itself_with_exact_counts_then_resumes_with_new_files_only
     assert third.exit_code == 0
     nodes = results(project)["nodes"]
     assert {v["batches"] for v in nodes.values()} == {0}
-    # the source is asked for new files; the Delta readers downstream are not even started
-    assert nodes["raw_orders"]["started_at"] is not None
-    for name in ("clean_orders", "customer_totals"):
+    # no query is even started: the source's checkpoint has logged every file of its
+    # directory, the Delta readers downstream have read every commit
+    for name in ("raw_orders", "clean_orders", "customer_totals"):
         assert nodes[name]["status"] == "succeeded" and nodes[name]["started_at"] is None
         assert nodes[name]["reason"].startswith("up to date: its checkpoint has read ")
+    assert "read every file in" in nodes["raw_orders"]["reason"]
+    # told from the checkpoint files before Spark starts: no driver, no JVM
+    assert "Nothing new to read: every node's checkpoint has read all its input " \
+        "(Spark not started)" in third.output
+    assert "Spark ready" not in third.output and "up to date" in third.output
+    assert results(project)["metadata"].get("driver") is None
     assert len(table(spark, project, "raw_orders")) == 5
 
 

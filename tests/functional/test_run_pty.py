@@ -84,3 +84,20 @@ def test_first_line_comes_at_once_and_console_rows_never_tear_the_live_table(
             assert not set(line) & set("┃│━─┏┓┗┛┡┩"), f"live table inside: {line!r}"
     assert any(line.startswith("Run succeeded in") for line in lines)
     assert not any("WARN" in line or "log4j" in line for line in lines)
+
+    # Again, with nothing new: told before Spark starts, the same live display and summary.
+    child = pexpect.spawn(sys.executable, ["-m", "tauro_compile", "run"], cwd=str(project),
+                          env=env, dimensions=(40, 150), encoding="utf-8", timeout=120)
+    try:
+        child.expect("Nothing new to read")
+        child.expect(pexpect.EOF)
+        again = child.before
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, again[-3000:]
+    lines = [ANSI.sub("", line).rstrip() for line in
+             again.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    assert any(line.startswith("Run succeeded in") for line in lines), lines
+    assert any("peek" in line and "up to date: its checkpoint has read every file in" in line
+               for line in lines), lines
+    assert "Spark ready" not in again and "peek: batch" not in again

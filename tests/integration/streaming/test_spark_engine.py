@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tauro_compile.streaming.caught_up import LocalFiles, input_caught_up
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.spark_engine import SparkQueryEngine, parse_progress
@@ -55,6 +56,77 @@ def test_every_batch_is_counted_once_even_when_polled_only_at_the_end(spark, tmp
     assert handle.exception() is None and not handle.is_active
     assert (record.batches, record.rows_in, record.rows_out) == (3, 12, 12)
     assert record.last_progress.batch_id == 2
+
+
+def test_a_file_stream_is_up_to_date_exactly_when_its_checkpoint_read_every_file(
+        spark, tmp_path) -> None:
+    """What Spark's file source writes in a checkpoint, read by `input_up_to_date`: every
+    file of the directory logged, unchanged since, and only then, nothing is new. The log is
+    compacted every 10 batches (`9.compact` here, then one file per batch up to 13)."""
+    import os
+
+    source = tmp_path / "in"
+    _files(source, 13, 2)
+    (source / "with space.json").write_text('{"id": 9000}\n')    # a URI-escaped path in the log
+    node = _node("ids", tmp_path, trigger={"type": "available_now"},
+                 input_={"format": "file_stream", "path": str(source), "file_format": "json",
+                         "schema": "id BIGINT", "options": {"maxFilesPerTrigger": 1}})
+    engine = SparkQueryEngine(spark, _plan(tmp_path, node), execution_id="x")
+
+    def up_to_date(n: PlannedNode = node) -> str | None:
+        """The engine's answer, which the JVM-less read of the same files always shares."""
+        answer = engine.input_up_to_date(n)
+        assert input_caught_up(n, LocalFiles()) == answer
+        return answer
+
+    assert up_to_date() is None                              # never ran: no checkpoint
+
+    def run() -> None:
+        handle = engine.start(node)
+        assert handle.await_termination(120) and handle.exception() is None
+
+    run()
+    log = tmp_path / "chk" / "ids" / "sources" / "0"
+    assert (log / "9.compact").exists()                      # the log was compacted
+    caught_up = f"up to date: its checkpoint has read every file in {source} (14 files)"
+    assert up_to_date() == caught_up
+    # names Spark's listing skips change nothing
+    (source / "_SUCCESS").write_text("")
+    (source / ".f0.json.crc").write_text("")
+    assert up_to_date() == caught_up
+    # a new file, a subdirectory, a file rewritten after it was read: start the query
+    (source / "new.json").write_text('{"id": 1}\n')
+    assert up_to_date() is None
+    run()                                                    # Spark agrees: it reads it
+    assert spark.read.format("delta").load(str(tmp_path / "out" / "ids")).count() == 28
+    assert up_to_date() == caught_up.replace("(14 files)", "(15 files)")
+    (source / "part=1").mkdir()
+    assert up_to_date() is None
+    (source / "part=1").rmdir()
+    stat = (source / "f3.json").stat()
+    os.utime(source / "f3.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert up_to_date() is None
+    os.utime(source / "f3.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert up_to_date() is not None
+    # a batch planned but not committed (a run that died) is never taken as read
+    commits = tmp_path / "chk" / "ids" / "commits"
+    last = max((p for p in commits.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    saved = last.read_bytes()
+    last.unlink()
+    assert up_to_date() is None
+    last.write_bytes(saved)
+    # a missing batch file of the log: cannot tell
+    batch_file = log / last.name
+    logged = batch_file.read_bytes()
+    batch_file.unlink()
+    assert up_to_date() is None
+    batch_file.write_bytes(logged)
+    assert up_to_date() == caught_up.replace("(14 files)", "(15 files)")
+    # a glob is never vouched for
+    globbed = _node("ids", tmp_path, trigger={"type": "available_now"},
+                    input_={"format": "file_stream", "path": f"{source}/*.json",
+                            "file_format": "json", "schema": "id BIGINT"})
+    assert up_to_date(globbed) is None
 
 
 def test_idle_progress_events_are_not_batches() -> None:
@@ -124,31 +196,38 @@ def test_a_delta_reader_is_up_to_date_exactly_when_its_checkpoint_read_every_com
     down = _node("down", tmp_path, trigger={"type": "available_now"}, depends_on=("src",),
                  input_={"format": "delta", "path": str(source)})
     engine = SparkQueryEngine(spark, _plan(tmp_path, down), execution_id="x")
-    assert engine.input_up_to_date(down) is None             # never ran: no checkpoint
+
+    def up_to_date() -> str | None:
+        """The engine's answer, which the JVM-less read of the same files always shares."""
+        answer = engine.input_up_to_date(down)
+        assert input_caught_up(down, LocalFiles()) == answer
+        return answer
+
+    assert up_to_date() is None                              # never ran: no checkpoint
 
     def run_down() -> None:
         handle = engine.start(down)
         assert handle.await_termination(120) and handle.exception() is None
 
     run_down()
-    assert engine.input_up_to_date(down) == (
+    assert up_to_date() == (
         f"up to date: its checkpoint has read {source} to its latest version 0")
     spark.range(3, 5).write.format("delta").mode("append").save(str(source))
-    assert engine.input_up_to_date(down) is None             # a new commit: start it
+    assert up_to_date() is None             # a new commit: start it
     run_down()                                               # Spark agrees: one batch of 2
     assert spark.read.format("delta").load(str(tmp_path / "out" / "down")).count() == 5
-    assert "latest version 1" in engine.input_up_to_date(down)
+    assert "latest version 1" in up_to_date()
     # a batch planned but not committed (a run that died) is never taken as read
     commits = tmp_path / "chk" / "down" / "commits"
     last = max(commits.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
     saved = last.read_bytes()
     last.unlink()
-    assert engine.input_up_to_date(down) is None
+    assert up_to_date() is None
     last.write_bytes(saved)
     # a watermark in the last batch may call for a batch without new data: start it
     offsets = tmp_path / "chk" / "down" / "offsets" / last.name
     text = offsets.read_text()
     offsets.write_text(text.replace('"batchWatermarkMs":0', '"batchWatermarkMs":5'))
-    assert engine.input_up_to_date(down) is None
+    assert up_to_date() is None
     offsets.write_text(text)
-    assert engine.input_up_to_date(down) is not None
+    assert up_to_date() is not None
