@@ -138,3 +138,71 @@ def test_one_ordering_rule_for_compiler_supervisor_and_library() -> None:
     with pytest.raises(CycleError) as info:
         topological_generations({"b": ["a"], "a": ["c"], "c": ["b"], "d": []})
     assert info.value.cycle == ["a", "b", "c", "a"]  # a feeds b feeds c feeds a
+
+
+# The graph keeps its own dicts; networkx (a dependency still) is the reference it must match.
+def _random_graphs() -> list[tuple[list[str], list[tuple[str, str]]]]:
+    import random
+
+    rng = random.Random(7)
+    graphs = []
+    for size in (1, 2, 5, 12, 30):
+        names = [f"n{rng.randrange(1000):03d}" for _ in range(size)]
+        edges = [(rng.choice(names), rng.choice(names)) for _ in range(size * 2)]
+        graphs.append((names, edges))                                            # cycles likely
+        graphs.append((names, [(a, b) for a, b in edges if a < b]))              # a DAG
+    graphs.append((["a", "b", "c", "d"], [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"),
+                                          ("d", "d"), ("a", "ghost")]))
+    return graphs
+
+
+@pytest.mark.parametrize(("names", "edges"), _random_graphs())
+def test_matches_networkx(names, edges):
+    import networkx as nx
+
+    graph = NodeGraph(names, edges)
+    reference: nx.DiGraph = nx.DiGraph()
+    reference.add_nodes_from(sorted(set(names)))
+    reference.add_edges_from(sorted((a, b) for a, b in set(edges)
+                                    if a in reference and b in reference))
+    assert graph.nodes == sorted(reference.nodes)
+    assert graph.edges == sorted(reference.edges)
+    assert len(graph) == reference.number_of_nodes()
+    assert repr(graph) == (f"NodeGraph({reference.number_of_nodes()} nodes, "
+                           f"{reference.number_of_edges()} edges)")
+    for name in reference:
+        assert graph.parents(name) == sorted(reference.predecessors(name))
+        assert graph.children(name) == sorted(reference.successors(name))
+        assert graph.ancestors(name) == nx.ancestors(reference, name)
+        assert graph.descendants(name) == nx.descendants(reference, name)
+    keep = sorted(set(names))[::2] + ["ghost"]
+    sub = graph.subgraph(keep)
+    assert sub.edges == sorted(reference.subgraph(keep).edges)
+    assert sub.nodes == sorted(reference.subgraph(keep).nodes)
+    try:
+        expected = [up for up, _ in nx.find_cycle(reference)]
+    except nx.NetworkXNoCycle:
+        assert graph.find_cycle() is None
+        assert graph.generations() == [sorted(g) for g in nx.topological_generations(reference)]
+    else:
+        start = expected.index(min(expected))
+        expected = expected[start:] + expected[:start]
+        assert graph.find_cycle() == [*expected, expected[0]]
+        with pytest.raises(GraphCycleError) as info:
+            graph.generations()
+        assert info.value.cycle == [*expected, expected[0]]
+
+
+def test_compile_imports_no_networkx(tmp_path):
+    """networkx costs ~0.2 s to import: a compile without a cycle must not load it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from tauro_compile.compiler.graph import NodeGraph\n"
+            "g = NodeGraph(['a', 'b'], [('a', 'b')]); g.generations(); g.find_cycle\n"
+            "g.subgraph(['a']).generations(); g.ancestors('b'); g.descendants('a')\n"
+            "import tauro_compile.compiler.compile, tauro_compile.cli\n"
+            "print('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "False"
