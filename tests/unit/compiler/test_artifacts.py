@@ -65,3 +65,17 @@ def test_precreated_files_are_removed_when_nothing_was_written(tmp_path):
     early = Precreator(tmp_path, ["a", "b"])
     early.discard_unused(["a"])                  # handed to a writer that never wrote it
     assert list((tmp_path / "compiled").iterdir()) == []
+
+
+def test_written_files_match_text_mode_open(tmp_path):
+    """The writer's os-level writes give the bytes and mode `open(path, "w")` would."""
+    text = "name: ä\nsql: |\n  SELECT 1\n" + "x" * 100_000 + "\n"
+    write_compiled(tmp_path, {"a": text, "b": "y: 2\n"}, clean=True)
+    reference = tmp_path / "reference.yml"
+    with open(reference, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    written = tmp_path / "compiled" / "a.yml"
+    assert written.read_bytes() == reference.read_bytes()
+    assert written.stat().st_mode == reference.stat().st_mode
+    write_compiled(tmp_path, {"a": "short: 1\n"}, clean=False)   # truncated, not appended
+    assert written.read_text(encoding="utf-8") == "short: 1\n"
