@@ -224,6 +224,7 @@ class Renderer:
                     continue
                 defined[name] = rel
                 self.env.globals[name] = value
+        self._skeletons.clear()  # their templates hold a copy of the globals without these
         return problems
 
     def render(self, rel: str, text: str, *, allow_ref: bool = True) -> RenderResult:
@@ -258,7 +259,7 @@ class Renderer:
         template = self._skeletons.get(parts.text, _MISSING)
         if template is _MISSING:
             try:
-                template = self._template("<skeleton>", parts.text)
+                template = self._template("<skeleton>", parts.text, frozen_globals=True)
             except TemplateSyntaxError:
                 template = None
             self._skeletons[parts.text] = template
@@ -276,9 +277,19 @@ class Renderer:
         state.result.text = rendered
         return state.result
 
-    def _template(self, name: str, text: str) -> Any:
+    def _template(self, name: str, text: str, *, frozen_globals: bool = False) -> Any:
+        """A compiled template; with `frozen_globals`, over a copy of the globals of now.
+
+        Jinja gives a template a `ChainMap` over the environment's globals, which each
+        render copies key by key in Python (twice): 0.035 s of the 0.15 s Jinja takes to
+        render 1000 node files through skeletons. A skeleton template gets a plain dict
+        instead; the globals change only in `load_macros`, which drops the skeletons
+        made before.
+        """
         code = self.env.compile(text, name=name, filename=name)
-        return self.env.template_class.from_code(self.env, code, self.env.make_globals(None))
+        template_globals = dict(self.env.globals) if frozen_globals \
+            else self.env.make_globals(None)
+        return self.env.template_class.from_code(self.env, code, template_globals)
 
     def _exception_problem(self, exc: Exception, rel: str) -> Problem:
         """A Problem for an exception raised while compiling or rendering a template."""

@@ -78,6 +78,17 @@ def test_macros_are_global_and_report_their_own_file(renderer):
     assert [(p.file, p.line) for p in result.problems] == [("macros/b.sql", 2)]
 
 
+def test_macros_loaded_after_a_render_reach_its_skeleton(renderer):
+    """Skeleton templates copy the globals: loading macros must not leave them stale (the
+    exact path would still render right, so the fast path is asked directly)."""
+    before = renderer.render("n.yml", "w: {{ pos('x') }}\n")
+    assert before.text is None and before.problems[0].code == "undefined"
+    renderer.load_macros([("macros/a.jinja", "{% macro pos(c) %}{{ c }}!{% endmacro %}")])
+    assert renderer.render("n.yml", "w: {{ pos('y') }}\n").text == "w: y!\n"
+    fast = renderer._render_fast("n.yml", "w: {{ pos('z') }}\n", True)
+    assert fast is not None and fast.text == "w: z!\n"
+
+
 def test_duplicate_macro_names(renderer):
     problems = renderer.load_macros([
         ("macros/a.jinja", "{% macro m() %}1{% endmacro %}"),
