@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _UNITS: dict[str, float] = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
@@ -43,6 +44,20 @@ class Duration:
 
 def parse_duration(text: object, *, maximum: float | None = MAX_TRIGGER_SECONDS) -> Duration:
     """Parse `text` into a Duration; raise DurationError saying what is wrong."""
+    if type(text) is str:
+        return _parse_text(text, maximum)
+    return _parse(text, maximum)
+
+
+# A compile validates a handful of distinct intervals thousands of times (every node's
+# trigger, backoff, watermark): parsed once each. Safe to share: a Duration is frozen, and
+# an error is not cached (lru_cache stores only returned values), so it is raised anew.
+@lru_cache(maxsize=1024)
+def _parse_text(text: str, maximum: float | None) -> Duration:
+    return _parse(text, maximum)
+
+
+def _parse(text: object, maximum: float | None) -> Duration:
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise DurationError(f"an interval must be a string, found {type(text).__name__}")
     if isinstance(text, int | float):

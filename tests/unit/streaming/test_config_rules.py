@@ -67,3 +67,21 @@ def test_not_secret_keys(key: str) -> None:
     from tauro_compile.streaming.formats import is_secret_key
 
     assert not is_secret_key(key)
+
+
+def test_cached_intervals_answer_like_the_first_time() -> None:
+    """Parsed strings are cached: the same answer, errors raised every time, bounds kept."""
+    for _ in range(2):
+        assert parse_duration(" 90 seconds ") == parse_duration(" 90 seconds ")
+        assert parse_duration(" 90 seconds ").text == "90 seconds"
+        with pytest.raises(DurationError, match="longer than 365 days"):
+            parse_duration("400 days")
+        assert parse_duration("400 days", maximum=None).seconds == 400 * 86400
+        with pytest.raises(DurationError, match="longer than 0 days"):
+            parse_duration("2 hours", maximum=3600)
+        with pytest.raises(DurationError, match="has no unit"):
+            parse_duration(30)
+        with pytest.raises(DurationError, match="must be a string, found bool"):
+            parse_duration(True)
+        with pytest.raises(DurationError, match="must be a string, found list"):
+            parse_duration(["1 s"])
