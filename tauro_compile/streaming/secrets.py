@@ -79,6 +79,22 @@ _INLINE_CREDENTIAL = re.compile(
     r"(?i)((?:password|passwd|secret|token|api[_.\-]?key|access[_.\-]?key)\s*=\s*)"
     r"(\"[^\"]*\"?|'[^']*'?|[^\s;,}\]'\"]+)"
 )
+# A part of every word `_INLINE_CREDENTIAL` starts with (keep them in step): "pass" of
+# password/passwd, "key" of api-key/access-key.
+_CREDENTIAL_WORDS = ("pass", "secret", "token", "key")
+
+
+def _may_hold_credential(text: str) -> bool:
+    """False only when `_INLINE_CREDENTIAL` cannot match `text`: none of its words is in it.
+
+    Exact, not a heuristic: every character that the pattern's IGNORECASE matches to a
+    letter of these words case-folds to that very letter (tests/unit/streaming check all
+    of Unicode), and `str.casefold` maps each character on its own, so a text holding a
+    match holds the word once folded. The regex scan it saves is slow (no literal prefix,
+    case-insensitive): 0.11 s of a 1000-node compile, whose SQL all holds `=`.
+    """
+    folded = text.casefold()
+    return any(word in folded for word in _CREDENTIAL_WORDS)
 
 
 def mask_text(text: str, known_secrets: tuple[str, ...] = ()) -> str:
@@ -92,7 +108,7 @@ def mask_text(text: str, known_secrets: tuple[str, ...] = ()) -> str:
     for secret in known_secrets:
         if secret and len(secret) >= 3 and secret in text:
             text = text.replace(secret, MASK)
-    if "=" in text:
+    if "=" in text and _may_hold_credential(text):
         text = _INLINE_CREDENTIAL.sub(lambda m: m.group(1) + MASK, text)
     return text
 
