@@ -159,15 +159,24 @@ def _build(node: yaml.Node, loader: Any, constructors: dict[str, Any]) -> Any:
     if cls is yaml.MappingNode and tag == _MAP:
         result = {}
         for key, value in node.value:
-            if key.tag == "tag:yaml.org,2002:merge":
+            # Plain string keys and values (most of a node file) are taken inline: the same
+            # as the scalar case above, without a call per scalar.
+            if key.__class__ is yaml.ScalarNode and key.tag == _STR:
+                built = key.value
+            elif key.tag == "tag:yaml.org,2002:merge":
                 raise _Unusual
-            built = _build(key, loader, constructors)
+            else:
+                built = _build(key, loader, constructors)
             if built in result:
                 raise _Duplicate
-            result[built] = _build(value, loader, constructors)
+            if value.__class__ is yaml.ScalarNode and value.tag == _STR:
+                result[built] = value.value
+            else:
+                result[built] = _build(value, loader, constructors)
         return result
     if cls is yaml.SequenceNode and tag == _SEQ:
-        return [_build(item, loader, constructors) for item in node.value]
+        return [item.value if item.__class__ is yaml.ScalarNode and item.tag == _STR
+                else _build(item, loader, constructors) for item in node.value]
     raise _Unusual
 
 
