@@ -135,14 +135,21 @@ def delta_stream_caught_up(files: Files, checkpoint: str, table_path: str) -> in
     The checkpoint's latest batch must be settled (`settled_offset`) with one Delta source
     offset of the form Delta writes once a version is read whole: `reservoirVersion` = the
     next version, `index` -1, not a starting snapshot. Caught up means that next version is
-    one past the table's latest commit (its newest `_delta_log/<version>.json`).
+    one past the table's latest commit (its newest `_delta_log/<version>.json`, when no
+    commit is staged in `_delta_log/_staged_commits/`).
     """
     offset = settled_offset(files, checkpoint)
     if not isinstance(offset, dict) or offset.get("index") != -1 or \
             offset.get("isStartingVersion") is not False or \
             not isinstance(offset.get("reservoirVersion"), int):
         return None
-    latest = storage._newest_commit(files.names(f"{table_path.rstrip('/')}/_delta_log"))
+    log = f"{table_path.rstrip('/')}/_delta_log"
+    names = files.names(log)
+    # A commit staged there (a catalog-managed or coordinated-commits table) may be newer
+    # than the newest file of the log itself.
+    if "_staged_commits" in names and files.names(f"{log}/_staged_commits"):
+        return None
+    latest = storage._newest_commit(names)
     if latest is None or offset["reservoirVersion"] != latest + 1:
         return None
     return latest
@@ -255,13 +262,17 @@ def _file_source_log(files: Files, log_dir: str,
 
 def input_caught_up(node: PlannedNode, files: Files) -> str | None:
     """Why a bounded node's query would find nothing new in its input (the reason shown),
-    else None: a Delta input by path or a file-stream directory, with a checkpoint. Any
-    error asking is None too (start the query and let Spark decide)."""
+    else None: a Delta input by path or a file-stream directory, with a checkpoint, whose
+    node is exactly as it was when its query last started on that checkpoint (the shape
+    Tauro records beside it: a changed node is started, so the checkpoint guard judges the
+    change). Any error asking is None too (start the query and let Spark decide)."""
     inp = node.config.input
     checkpoint = node.config.streaming.checkpoint_location
     if not inp.path or inp.table_name or not checkpoint:
         return None
     try:
+        if not _unchanged_since_started(node, files, checkpoint):
+            return None
         if inp.format == "delta":
             version = delta_stream_caught_up(files, checkpoint, inp.path)
             if version is not None:
@@ -275,3 +286,18 @@ def input_caught_up(node: PlannedNode, files: Files) -> str | None:
     except Exception:  # any doubt starts the query
         return None
     return None
+
+
+def _unchanged_since_started(node: PlannedNode, files: Files, checkpoint: str) -> bool:
+    """True when the node's compiled config has the fingerprint recorded beside its
+    checkpoint when its query last started (`<checkpoint>/.tauro/shape.json`)."""
+    from tauro_compile.streaming.query_shape import node_fingerprint, record_path
+
+    text = files.text(record_path(checkpoint))
+    if not text:
+        return False
+    try:
+        recorded = json.loads(text).get("fingerprint")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(recorded, str) and recorded == node_fingerprint(node.config)

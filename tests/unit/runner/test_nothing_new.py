@@ -16,6 +16,7 @@ import pytest
 from tauro_compile.runner.nothing_new import NothingNewEngine, nothing_new
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.plan import PlannedNode, RunPlan, SparkSettings
+from tauro_compile.streaming.query_shape import node_fingerprint, record_path
 from tauro_compile.streaming.state import NodeState
 from tauro_compile.streaming.supervisor import RunSupervisor
 
@@ -65,6 +66,15 @@ def _node(name: str, tmp: Path, input_: dict, *, depends_on: tuple[str, ...] = (
     return PlannedNode(name=name, unique_id=f"t.{name}", config=config, depends_on=depends_on)
 
 
+def _started(node: PlannedNode) -> PlannedNode:
+    """What Tauro records beside the checkpoint when it starts the node's query."""
+    path = Path(record_path(str(node.config.streaming.checkpoint_location)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"node": node.name,
+                                "fingerprint": node_fingerprint(node.config)}))
+    return node
+
+
 def _plan(tmp: Path, *nodes: PlannedNode, **spark: object) -> RunPlan:
     return RunPlan(project_name="t", project_dir=tmp, target_dir=tmp / "target",
                    profile="dev", nodes=nodes, spark=SparkSettings(**spark))
@@ -83,11 +93,11 @@ def chain(tmp_path: Path) -> tuple[Path, PlannedNode, PlannedNode]:
     _file_log(tmp_path / "chk" / "bronze", files)
     _delta_table(tmp_path / "out" / "bronze", 2)
     _delta_read(tmp_path / "chk" / "silver", 1)
-    bronze = _node("bronze", tmp_path, {"format": "file_stream", "path": str(landing),
-                                        "file_format": "json", "schema": "id INT"})
-    silver = _node("silver", tmp_path, {"format": "delta", "path": str(tmp_path / "out" /
-                                                                      "bronze")},
-                   depends_on=("bronze",))
+    bronze = _started(_node("bronze", tmp_path, {"format": "file_stream", "path": str(landing),
+                                                 "file_format": "json", "schema": "id INT"}))
+    silver = _started(_node("silver", tmp_path, {"format": "delta", "path": str(tmp_path /
+                                                                               "out" / "bronze")},
+                            depends_on=("bronze",)))
     return tmp_path, bronze, silver
 
 
@@ -142,6 +152,29 @@ def test_only_bounded_runs_on_a_local_master_with_local_paths_are_told_without_s
     kafka = _node("k", tmp, {"format": "kafka", "options": {
         "kafka.bootstrap.servers": "localhost:9092", "subscribe": "t"}})
     assert nothing_new(_plan(tmp, bronze, silver, kafka)) is None
+
+
+def test_a_node_changed_since_its_query_last_started_needs_spark(chain) -> None:
+    """Even a change its checkpoint can take: the run-time guard judges it, and records it."""
+    tmp, bronze, silver = chain
+    changed = _node("silver", tmp, {"format": "delta", "path": str(tmp / "out" / "bronze"),
+                                    "options": {"maxFilesPerTrigger": 5}},
+                    depends_on=("bronze",))
+    assert nothing_new(_plan(tmp, bronze, changed)) is None
+    record = Path(record_path(str(silver.config.streaming.checkpoint_location)))
+    record.unlink()                                          # never recorded: cannot tell
+    assert nothing_new(_plan(tmp, bronze, silver)) is None
+    _started(silver)
+    assert nothing_new(_plan(tmp, bronze, silver)) is not None
+
+
+def test_a_staged_delta_commit_is_never_taken_as_read(chain) -> None:
+    tmp, bronze, silver = chain
+    staged = tmp / "out" / "bronze" / "_delta_log" / "_staged_commits"
+    staged.mkdir()
+    assert nothing_new(_plan(tmp, bronze, silver)) is not None   # Delta 4 makes it empty
+    (staged / f"{2:020d}.uuid.json").write_text("{}\n")
+    assert nothing_new(_plan(tmp, bronze, silver)) is None
 
 
 def test_a_downstream_reader_needs_its_upstream_table_to_exist(chain) -> None:
