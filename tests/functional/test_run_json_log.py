@@ -50,3 +50,12 @@ def test_json_lines_with_plan_log_states_batches_and_console_rows(
     assert any(d["msg"].startswith("Run succeeded in") for d in docs)
     text = (project / docs[1]["path"]).read_text()  # an absolute path stays itself
     assert "INFO tauro.run: node peek: running -> succeeded" in text
+
+    # Nothing new: told before Spark starts, as its own event, each line still one object.
+    again = tauro("run", "--project-dir", project, "--log-format", "json")
+    assert again.exit_code == 0, again.output + again.stderr
+    docs = [json.loads(line) for line in again.output.splitlines()]
+    nothing = next(d for d in docs if d.get("event") == "nothing_new")
+    assert nothing["nodes"] == ["peek"] and "Spark not started" in nothing["msg"]
+    assert "spark_ready" not in [d.get("event") for d in docs]
+    assert [d["state"] for d in docs if d.get("event") == "node"] == ["succeeded"]
