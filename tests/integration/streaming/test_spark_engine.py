@@ -33,6 +33,18 @@ def _plan(tmp: Path, *nodes: PlannedNode) -> RunPlan:
                    nodes=nodes)
 
 
+def _agreed_up_to_date(engine: SparkQueryEngine, node: PlannedNode) -> str | None:
+    """The engine's answer, which the JVM-less read of the same files always shares."""
+    answer = engine.input_up_to_date(node)
+    assert input_caught_up(node, LocalFiles()) == answer
+    return answer
+
+
+def _run_to_end(engine: SparkQueryEngine, node: PlannedNode) -> None:
+    handle = engine.start(node)
+    assert handle.await_termination(120) and handle.exception() is None
+
+
 def _files(directory: Path, count: int, rows_each: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for i in range(count):
@@ -82,16 +94,12 @@ def _file_stream_up_to_date(spark, tmp_path: Path) -> None:
     engine = SparkQueryEngine(spark, _plan(tmp_path, node), execution_id="x")
 
     def up_to_date(n: PlannedNode = node) -> str | None:
-        """The engine's answer, which the JVM-less read of the same files always shares."""
-        answer = engine.input_up_to_date(n)
-        assert input_caught_up(n, LocalFiles()) == answer
-        return answer
+        return _agreed_up_to_date(engine, n)
 
     assert up_to_date() is None                              # never ran: no checkpoint
 
     def run() -> None:
-        handle = engine.start(node)
-        assert handle.await_termination(120) and handle.exception() is None
+        _run_to_end(engine, node)
 
     run()
     log = tmp_path / "chk" / "ids" / "sources" / "0"
@@ -212,16 +220,12 @@ def test_a_delta_reader_is_up_to_date_exactly_when_its_checkpoint_read_every_com
     engine = SparkQueryEngine(spark, _plan(tmp_path, down), execution_id="x")
 
     def up_to_date() -> str | None:
-        """The engine's answer, which the JVM-less read of the same files always shares."""
-        answer = engine.input_up_to_date(down)
-        assert input_caught_up(down, LocalFiles()) == answer
-        return answer
+        return _agreed_up_to_date(engine, down)
 
     assert up_to_date() is None                              # never ran: no checkpoint
 
     def run_down() -> None:
-        handle = engine.start(down)
-        assert handle.await_termination(120) and handle.exception() is None
+        _run_to_end(engine, down)
 
     run_down()
     assert up_to_date() == (
