@@ -57,7 +57,9 @@ def nothing_new(plan: RunPlan) -> dict[str, str] | None:
 
 def _local_paths(node: PlannedNode) -> bool:
     inp, out = node.config.input, node.config.output
-    paths = [inp.path, node.config.streaming.checkpoint_location]
+    paths = [node.config.streaming.checkpoint_location]
+    if inp.format != "kafka":   # a Kafka input is asked of its brokers (caught_up)
+        paths.append(inp.path)
     if out.format == "delta" or out.format in _FILE_SINKS:
         paths.append(out.path)
     return all(p and is_local_path(p) for p in paths)

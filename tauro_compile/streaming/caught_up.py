@@ -7,6 +7,8 @@ query is started so that Spark decides. They never write.
 
 - `delta_stream_caught_up`: a Delta table read by path, every commit read.
 - `file_stream_caught_up`: a file-stream directory, every file in it read, unchanged since.
+- `kafka_caught_up`: subscribed Kafka topics over PLAINTEXT, every partition read to its
+  latest offset (asked of the partitions' leaders from Python, `streaming.kafka_wire`).
 
 Both read through a `Files`: `HadoopFiles` (the session's Hadoop FileSystem: any scheme
 Spark reads) or `LocalFiles` (this machine's file system, no JVM needed), so a run can tell
@@ -268,17 +270,24 @@ def input_caught_up(node: PlannedNode, files: Files) -> str | None:
     change). Any error asking is None too (start the query and let Spark decide)."""
     inp = node.config.input
     checkpoint = node.config.streaming.checkpoint_location
-    if not inp.path or inp.table_name or not checkpoint:
+    if inp.table_name or not checkpoint or not (inp.path or inp.format == "kafka"):
         return None
     try:
         if not _unchanged_since_started(node, files, checkpoint):
             return None
-        if inp.format == "delta":
+        if inp.format == "kafka":
+            options = {str(k): str(v) for k, v in inp.options.items()}
+            partitions = kafka_caught_up(files, checkpoint, options)
+            if partitions is not None:
+                return (f"up to date: its checkpoint has read every partition of "
+                        f"{options.get('subscribe')} to its latest offset ({partitions} "
+                        f"partition{'' if partitions == 1 else 's'})")
+        elif inp.format == "delta" and inp.path:
             version = delta_stream_caught_up(files, checkpoint, inp.path)
             if version is not None:
                 return (f"up to date: its checkpoint has read {inp.path} to its latest "
                         f"version {version}")
-        elif inp.format == "file_stream":
+        elif inp.format == "file_stream" and inp.path:
             count = file_stream_caught_up(files, checkpoint, inp.path)
             if count is not None:
                 return (f"up to date: its checkpoint has read every file in {inp.path} "
@@ -301,3 +310,71 @@ def _unchanged_since_started(node: PlannedNode, files: Files, checkpoint: str) -
     except (ValueError, AttributeError):
         return False
     return isinstance(recorded, str) and recorded == node_fingerprint(node.config)
+
+
+KAFKA_TIMEOUT_S = 2.0
+
+
+def kafka_caught_up(files: Files, checkpoint: str, options: dict[str, str]) -> int | None:
+    """The number of partitions, when the Kafka stream checkpointed at `checkpoint` has read
+    every partition of its subscribed topics to the partition's latest offset; else None.
+
+    Only `subscribe` over PLAINTEXT (SSL and SASL need the Java client's security, `assign`
+    and `subscribePattern` other bookkeeping). The checkpoint's latest batch must be
+    settled with one Kafka offset `{topic: {partition: offset}}` naming exactly those topics
+    and each one's partitions as the broker lists them now (a partition added since is
+    new input); each partition's leader is asked its latest offset (ListOffsets, the high
+    watermark), which must equal the checkpoint's. A broker that does not answer within
+    `KAFKA_TIMEOUT_S`, or any error, is None: the query is started and Spark decides.
+    """
+    import socket
+
+    from tauro_compile.streaming import kafka_wire
+
+    protocol = options.get("kafka.security.protocol", "PLAINTEXT").upper()
+    topics = sorted({t.strip() for t in options.get("subscribe", "").split(",") if t.strip()})
+    if protocol != "PLAINTEXT" or not topics or options.get("assign") or \
+            options.get("subscribePattern"):
+        return None
+    offset = settled_offset(files, checkpoint)
+    if not isinstance(offset, dict) or sorted(offset) != topics:
+        return None
+    read: dict[str, dict[int, int]] = {}
+    for topic in topics:
+        parts = offset[topic]
+        if not isinstance(parts, dict):
+            return None
+        read[topic] = {int(p): int(o) for p, o in parts.items()}
+    meta = None
+    for server in [s.strip() for s in options.get("kafka.bootstrap.servers", "").split(",")]:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)),
+                                          timeout=KAFKA_TIMEOUT_S) as sock:
+                meta = kafka_wire.topic_metadata(sock, topics)
+        except (OSError, ValueError):
+            continue
+        if meta is not None:
+            break
+    if meta is None:
+        return None
+    by_leader: dict[int, dict[str, list[int]]] = {}
+    for topic in topics:
+        error, partitions = meta.topics.get(topic, (-1, {}))
+        if error != 0 or set(partitions) != set(read[topic]):
+            return None
+        for number, (part_error, leader) in partitions.items():
+            if part_error != 0 or leader not in meta.brokers:
+                return None
+            by_leader.setdefault(leader, {}).setdefault(topic, []).append(number)
+    for leader, wanted in by_leader.items():
+        host, port = meta.brokers[leader]
+        with socket.create_connection((host, port), timeout=KAFKA_TIMEOUT_S) as sock:
+            latest = kafka_wire.latest_offsets(sock, wanted)
+        if latest is None:
+            return None
+        for topic, numbers in wanted.items():
+            for number in numbers:
+                if latest.get(topic, {}).get(number) != read[topic][number]:
+                    return None
+    return sum(len(parts) for parts in read.values())

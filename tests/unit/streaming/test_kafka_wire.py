@@ -6,7 +6,13 @@ import socket
 import struct
 import threading
 
-from tauro_compile.streaming.kafka_wire import metadata_topics, speaks_kafka
+from tauro_compile.streaming.kafka_wire import (
+    Metadata,
+    latest_offsets,
+    metadata_topics,
+    speaks_kafka,
+    topic_metadata,
+)
 
 
 def _string(text: str) -> bytes:
@@ -59,3 +65,39 @@ def test_a_port_that_is_not_kafka_is_not_trusted() -> None:
         assert metadata_topics(sock) is None
     with _serve(lambda _correlation: b"") as sock:
         assert speaks_kafka(sock) is False
+
+
+def test_topic_metadata_gives_each_partitions_leader_and_the_brokers() -> None:
+    def answer(correlation: int) -> bytes:
+        body = struct.pack(">ii", correlation, 0)  # correlation, throttle_time_ms
+        body += struct.pack(">i", 2)  # brokers
+        body += struct.pack(">i", 1) + _string("a") + struct.pack(">i", 9092) + _string("r1")
+        body += struct.pack(">i", 2) + _string("b") + struct.pack(">i", 9093) + \
+            struct.pack(">h", -1)
+        body += _string("cluster") + struct.pack(">i", 1) + struct.pack(">i", 1)
+        body += struct.pack(">h", 0) + _string("events") + struct.pack(">b", 0)
+        body += struct.pack(">i", 2)  # partitions, replicas and isr of two brokers each
+        for index, leader in ((1, 2), (0, 1)):
+            body += struct.pack(">hii", 0, index, leader)
+            body += struct.pack(">iii", 2, 1, 2) + struct.pack(">iii", 2, 2, 1)
+        return struct.pack(">i", len(body)) + body
+
+    with _serve(answer) as sock:
+        meta = topic_metadata(sock, ["events"])
+    assert meta == Metadata(brokers={1: ("a", 9092), 2: ("b", 9093)},
+                            topics={"events": (0, {1: (0, 2), 0: (0, 1)})})
+
+
+def test_latest_offsets_reads_each_partitions_offset_and_refuses_an_error() -> None:
+    def offsets(errors: tuple[int, int]):
+        def answer(correlation: int) -> bytes:
+            body = struct.pack(">ii", correlation, 1) + _string("events") + struct.pack(">i", 2)
+            for (partition, offset), error in zip(((0, 42), (1, 7)), errors, strict=True):
+                body += struct.pack(">ihqq", partition, error, -1, offset)
+            return struct.pack(">i", len(body)) + body
+        return answer
+
+    with _serve(offsets((0, 0))) as sock:
+        assert latest_offsets(sock, {"events": [0, 1]}) == {"events": {0: 42, 1: 7}}
+    with _serve(offsets((0, 6))) as sock:  # NOT_LEADER_OR_FOLLOWER on partition 1
+        assert latest_offsets(sock, {"events": [0, 1]}) is None
