@@ -9,6 +9,36 @@ from pathlib import Path
 from typing import Any
 
 
+def bounded_project(name: str) -> dict[str, str]:
+    """The project and profile files of a test project whose nodes all run available_now."""
+    return {
+        "tauro_project.yml": f"""
+            name: {name}
+            version: "1.0"
+            profile: test
+        """,
+        "profiles.yml": """
+            profiles:
+              test:
+                spark: {master: "local[2]"}
+                paths: {warehouse: data/warehouse, checkpoints: data/checkpoints}
+                nodes:
+                  "*": {streaming: {trigger: {type: available_now}}}
+        """,
+    }
+
+
+def kafka_env_node(schema: str, *extra: str) -> str:
+    """A node file: the topic `$IN_TOPIC` of `$KAFKA_BOOTSTRAP_SERVERS` from its start, JSON
+    parsed with `schema` (`extra`: more lines of the input section), into Delta `clicks`."""
+    lines = ["input:", "  format: kafka", "  options:",
+             "    kafka.bootstrap.servers: \"{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}\"",
+             "    subscribe: \"{{ env_var('IN_TOPIC') }}\"", "    startingOffsets: earliest",
+             "  parse_json: true", f"  json_schema: \"{schema}\"", *(f"  {e}" for e in extra),
+             "output: {format: delta, path: \"{{ target.paths.warehouse }}/clicks\"}"]
+    return "\n".join(lines) + "\n"
+
+
 def unique_topic(prefix: str) -> str:
     """A topic name no other test of the session uses (the broker is shared)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kafka_e2e import event_json, kafka_input, tauro_in_process, unique_topic, write_project
+from kafka_e2e import (
+    bounded_project,
+    event_json,
+    kafka_env_node,
+    kafka_input,
+    tauro_in_process,
+    unique_topic,
+    write_project,
+)
 
 from tauro_compile.streaming.caught_up import LocalFiles, input_caught_up
 from tauro_compile.streaming.config import NodeConfig
@@ -67,30 +75,8 @@ def test_a_kafka_input_is_up_to_date_exactly_when_every_partition_is_read_to_its
 
 
 PROJECT = {
-    "tauro_project.yml": """
-        name: kup
-        version: "1.0"
-        profile: test
-    """,
-    "profiles.yml": """
-        profiles:
-          test:
-            spark: {master: "local[2]"}
-            paths: {warehouse: data/warehouse, checkpoints: data/checkpoints}
-            nodes:
-              "*": {streaming: {trigger: {type: available_now}}}
-    """,
-    "nodes/clicks.yml": """
-        input:
-          format: kafka
-          options:
-            kafka.bootstrap.servers: "{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}"
-            subscribe: "{{ env_var('IN_TOPIC') }}"
-            startingOffsets: earliest
-          parse_json: true
-          json_schema: "id BIGINT, user STRING, amount DOUBLE"
-        output: {format: delta, path: "{{ target.paths.warehouse }}/clicks"}
-    """,
+    **bounded_project("kup"),
+    "nodes/clicks.yml": kafka_env_node("id BIGINT, user STRING, amount DOUBLE"),
 }
 
 

@@ -11,7 +11,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka_e2e import events_with_bad, tauro_in_process, unique_topic, write_project
+from kafka_e2e import (
+    bounded_project,
+    events_with_bad,
+    kafka_env_node,
+    tauro_in_process,
+    unique_topic,
+    write_project,
+)
 from support.kafka_broker import free_ports
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka]
@@ -20,19 +27,7 @@ SECRET = 'org.apache.kafka.common.security.plain.PlainLoginModule required usern
          'password="hunter2-k4-s3cret";'
 
 CHAIN = {
-    "tauro_project.yml": """
-        name: kchain
-        version: "1.0"
-        profile: test
-    """,
-    "profiles.yml": """
-        profiles:
-          test:
-            spark: {master: "local[2]"}
-            paths: {warehouse: data/warehouse, checkpoints: data/checkpoints}
-            nodes:
-              "*": {streaming: {trigger: {type: available_now}}}
-    """,
+    **bounded_project("kchain"),
     "nodes/ingest.yml": """
         description: Kafka JSON events into Delta; bad records to a dead-letter table
         input:
@@ -177,19 +172,8 @@ def test_a_topic_that_does_not_exist_fails_with_a_suggestion(spark, kafka_broker
 PARSE_FAIL = {
     "tauro_project.yml": CHAIN["tauro_project.yml"],
     "profiles.yml": CHAIN["profiles.yml"],
-    "nodes/raw_clicks.yml": """
-        input:
-          format: kafka
-          options:
-            kafka.bootstrap.servers: "{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}"
-            subscribe: "{{ env_var('IN_TOPIC') }}"
-            startingOffsets: earliest
-          parse_json: true
-          json_schema: "id BIGINT"
-          include_metadata: true
-          on_parse_error: fail
-        output: {format: delta, path: "{{ target.paths.warehouse }}/clicks"}
-    """,
+    "nodes/raw_clicks.yml": kafka_env_node("id BIGINT", "include_metadata: true",
+                                           "on_parse_error: fail"),
 }
 
 
