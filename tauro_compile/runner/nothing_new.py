@@ -22,14 +22,14 @@ from typing import Any
 
 from tauro_compile.streaming.caught_up import (
     LocalFiles,
+    delta_log_version,
     input_caught_up,
     is_local_path,
 )
 from tauro_compile.streaming.engine import NodeStartError, OutputPreview, QueryHandle
 from tauro_compile.streaming.plan import PlannedNode, RunPlan
 from tauro_compile.streaming.session import is_local_master
-
-_FILE_SINKS = ("parquet", "json")
+from tauro_compile.streaming.spark_engine import FILE_SINKS
 
 
 def nothing_new(plan: RunPlan) -> dict[str, str] | None:
@@ -60,21 +60,18 @@ def _local_paths(node: PlannedNode) -> bool:
     paths = [node.config.streaming.checkpoint_location]
     if inp.format != "kafka":   # a Kafka input is asked of its brokers (caught_up)
         paths.append(inp.path)
-    if out.format == "delta" or out.format in _FILE_SINKS:
+    if out.format == "delta" or out.format in FILE_SINKS:
         paths.append(out.path)
     return all(p and is_local_path(p) for p in paths)
 
 
 def _output_readable(node: PlannedNode, files: LocalFiles) -> bool:
     """What a downstream node needs of this one's output: a Delta table with a commit, or the
-    directory of a file sink."""
-    from tauro_compile.streaming.storage import _newest_commit
-
+    directory of a file sink (what `SparkQueryEngine.output_exists` asks through Spark)."""
     out = node.config.output
     if out.format == "delta":
-        return bool(out.path) and \
-            _newest_commit(files.names(f"{out.path.rstrip('/')}/_delta_log")) is not None
-    if out.format in _FILE_SINKS:
+        return bool(out.path) and delta_log_version(files, out.path) is not None
+    if out.format in FILE_SINKS:
         return bool(out.path) and files.exists(out.path)
     return True
 

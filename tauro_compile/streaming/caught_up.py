@@ -157,6 +157,12 @@ def delta_stream_caught_up(files: Files, checkpoint: str, table_path: str) -> in
     return latest
 
 
+def delta_log_version(files: Files, table_path: str) -> int | None:
+    """The newest commit version in the Delta table's `_delta_log` listing, None when it has
+    none (`storage.delta_log_version`, through `files`)."""
+    return storage._newest_commit(files.names(f"{table_path.rstrip('/')}/_delta_log"))
+
+
 def settled_offset(files: Files, checkpoint: str) -> Any:
     """The one source offset of the checkpoint's latest batch, when that batch is committed
     (`commits/N` beside `offsets/N`) and carries no event-time watermark (a watermark may
