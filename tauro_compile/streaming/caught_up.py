@@ -352,10 +352,9 @@ def kafka_caught_up(files: Files, checkpoint: str, options: dict[str, str]) -> i
             return None
         read[topic] = {int(p): int(o) for p, o in parts.items()}
     meta = None
-    for server in [s.strip() for s in options.get("kafka.bootstrap.servers", "").split(",")]:
-        host, _, port = server.rpartition(":")
+    for server in options.get("kafka.bootstrap.servers", "").split(","):
         try:
-            with socket.create_connection((host.strip("[]"), int(port)),
+            with socket.create_connection(kafka_wire.server_address(server),
                                           timeout=KAFKA_TIMEOUT_S) as sock:
                 meta = kafka_wire.topic_metadata(sock, topics)
         except (OSError, ValueError):

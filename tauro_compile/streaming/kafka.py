@@ -47,7 +47,7 @@ from tauro_compile.streaming.exceptions import (
     create_error_context,
 )
 from tauro_compile.streaming.formats import is_secret_key
-from tauro_compile.streaming.kafka_wire import metadata_topics, speaks_kafka
+from tauro_compile.streaming.kafka_wire import metadata_topics, server_address, speaks_kafka
 from tauro_compile.streaming.secrets import mask_text
 from tauro_compile.streaming.spark_options import spark_options
 
@@ -331,9 +331,8 @@ def _probe_servers(servers: str, protocol: str, node_name: str, field: str) -> s
     """
     reasons: list[str] = []
     for server in [s.strip() for s in servers.split(",") if s.strip()]:
-        host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)),
+            with socket.create_connection(server_address(server),
                                           timeout=CONNECT_TIMEOUT_S) as sock:
                 if protocol == "PLAINTEXT":
                     topics = metadata_topics(sock)

@@ -1,4 +1,4 @@
-"""A minimal Kafka wire-protocol client for the pre-flight check: two requests, no JVM.
+"""A minimal Kafka wire-protocol client for the pre-flight and up-to-date checks, no JVM.
 
 Kafka's binary protocol (length-prefixed request/response frames, big-endian) is small
 enough for the calls the pre-flight needs: ApiVersions v0 (is this port a Kafka
@@ -14,6 +14,12 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
+
+
+def server_address(server: str) -> tuple[str, int]:
+    """`host:port` (an IPv6 host in brackets) as an address; ValueError when it is not one."""
+    host, _, port = server.strip().rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def speaks_kafka(sock: socket.socket) -> bool:
@@ -48,8 +54,7 @@ def latest_offsets(sock: socket.socket,
     an error."""
     body = struct.pack(">ii", -1, len(partitions))  # replica_id -1: a client
     for topic, numbers in partitions.items():
-        name = topic.encode("utf-8")
-        body += struct.pack(">h", len(name)) + name + struct.pack(">i", len(numbers))
+        body += _string(topic) + struct.pack(">i", len(numbers))
         for number in numbers:
             body += struct.pack(">iq", number, -1)
     answer = _request(sock, api_key=2, version=1, body=body)
@@ -67,6 +72,12 @@ def latest_offsets(sock: socket.socket,
                 return None
             offsets.setdefault(topic, {})[number] = offset
     return offsets
+
+
+def _string(text: str) -> bytes:
+    """A protocol STRING: int16 length, UTF-8 bytes."""
+    data = text.encode("utf-8")
+    return struct.pack(">h", len(data)) + data
 
 
 class _Reader:
@@ -96,10 +107,7 @@ def _metadata(sock: socket.socket, topics: list[str] | None) -> Metadata | None:
     if topics is None:
         request = struct.pack(">i", -1)
     else:
-        request = struct.pack(">i", len(topics))
-        for topic in topics:
-            name = topic.encode("utf-8")
-            request += struct.pack(">h", len(name)) + name
+        request = struct.pack(">i", len(topics)) + b"".join(_string(t) for t in topics)
     body = _request(sock, api_key=3, version=4, body=request + struct.pack(">b", 0))
     if body is None:
         return None
