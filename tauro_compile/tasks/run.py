@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tauro_compile.compiler.options import ProjectOptions
 from tauro_compile.console import Console
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from tauro_compile.compiler.compile import CompiledProject
     from tauro_compile.runner.lock import RunLock
+    from tauro_compile.runner.nothing_new import NothingNewEngine
     from tauro_compile.streaming.plan import RunPlan
     from tauro_compile.tasks.reset import Refresh, RefreshRequest
 
@@ -150,7 +151,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
 
 
 def _nothing_new_engine(plan: RunPlan, console: Console, refreshing: bool,
-                        preview_rows: int | None) -> Any:
+                        preview_rows: int | None) -> NothingNewEngine | None:
     """The engine of a run found to have nothing new before Spark starts (no JVM), or None.
 
     Not when the run clears nodes first (`--full-refresh`) or asks to read outputs back
