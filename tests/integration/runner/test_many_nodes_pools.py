@@ -20,7 +20,10 @@ def _node(name: str, tmp: Path, pool: str | None = None) -> PlannedNode:
     config = NodeConfig.model_validate({
         "name": name, "input": {"format": "rate", "options": {"rowsPerSecond": 5}},
         "output": {"format": "memory"},
-        "streaming": {"trigger": {"type": "processing_time", "interval": "1 second"},
+        # A 10 s trigger: each query's first batch comes at its start, and twenty queries
+        # firing every second would keep both cores busy with empty batches while the later
+        # ones start (the test took 40-110 s with "1 second", 15 s with this).
+        "streaming": {"trigger": {"type": "processing_time", "interval": "10 seconds"},
                       "checkpoint_location": str(tmp / "chk" / name),
                       **({"pool": pool} if pool else {})},
     })
