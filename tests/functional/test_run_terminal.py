@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tauro_compile import environment
+
 PROJECT = {
     "tauro_project.yml": """
         name: shop
@@ -113,9 +115,14 @@ def test_missing_jars_name_the_command_that_fetches_them(make_project, tmp_path)
     done = tauro_process(project, "run", env={"TAURO_JARS_DIR": str(tmp_path / "nojars")})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"the Delta Lake jars Tauro runs with are not in {tmp_path / 'nojars'}" in done.stderr
-    # The suite runs from a checkout's .venv, where `make setup` exists and fetches them.
-    root = Path(__file__).resolve().parents[2]
-    assert f"hint: run `make setup` in {root}" in done.stderr
+    # From a checkout's own .venv `make setup` exists and fetches them; from any other
+    # interpreter (a worktree run with another checkout's venv) the Maven command does.
+    root = environment.checkout_dir()
+    if root is not None:
+        assert f"hint: run `make setup` in {root}" in done.stderr
+    else:
+        assert environment.fetch_jars_command(tmp_path / "nojars") in done.stderr
+        assert "make setup" not in done.stderr
 
 
 def test_closed_pipe_ends_quietly_with_exit_0(make_project) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# It starts JVMs (in its pytest subprocess): a Spark test, so `make test-fast` leaves it out.
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 TESTS = Path(__file__).resolve().parents[1]
 
