@@ -170,6 +170,8 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
     """
     if path and not table_name and not _connect(spark):
         last = _last_commit_from_log(spark, path)
+        if last is _NO_LOG:  # no log files at all: no table yet (Delta would list it again)
+            return None
         if last is not None:
             return last
     if not known_to_exist and not is_delta_table(spark, path=path, table_name=table_name):
@@ -246,13 +248,20 @@ def _corrupt(location: str, node_name: str, file: str, reason: str) -> Streaming
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 
+# `_last_commit_from_log`'s answer for a path with no `_delta_log` entries at all.
+_NO_LOG: dict[str, Any] = {}
+
+
 def _last_commit_from_log(spark: SparkSession, path: str) -> dict[str, Any] | None:
-    """`delta_last_commit` read from the log files, or None when Delta must be asked."""
+    """`delta_last_commit` read from the log files, `_NO_LOG` when the log has no file at all
+    (no table there), or None when Delta must be asked."""
     log = f"{path.rstrip('/')}/_delta_log"
     try:
         names = list_names(spark, log)
     except Exception:  # unreadable listing: let Delta answer
         return None
+    if not names:
+        return _NO_LOG
     version = _newest_commit(names)
     if version is None:
         return None

@@ -24,7 +24,12 @@ def test_the_log_answer_is_delta_historys_for_append_overwrite_merge_and_a_skipp
     real = storage.delta_table
     monkeypatch.setattr(storage, "delta_table",
                         lambda spark_, **where: asked.append(where["path"]) or real(spark_, **where))
+    checked: list[str] = []
+    real_check = storage.is_delta_table
+    monkeypatch.setattr(storage, "is_delta_table", lambda spark_, **where: checked.append(
+        where["path"]) or real_check(spark_, **where))
     assert storage.delta_last_commit(spark, path=path) is None  # no table yet
+    assert checked == []  # told by the empty listing, Delta not asked to list it again
     spark.range(5).write.format("delta").option("txnAppId", "app").option(
         "txnVersion", "0").save(path)
     answers = [storage.delta_last_commit(spark, path=path)]
