@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.jvm_options import C1_ONLY
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -31,12 +32,15 @@ PROJECT = {
             file_format: json
             schema: "id BIGINT, kind STRING"
     """,
+    # The JIT options of every test JVM (support/jvm_options.py): a continuous run keeps C2
+    # otherwise.
     "profiles.yml": f"""
         profiles:
           dev:
             spark:
               master: "local[2]"
-              conf: {{spark.ui.enabled: "false", spark.sql.shuffle.partitions: "2"}}
+              conf: {{spark.ui.enabled: "false", spark.sql.shuffle.partitions: "2",
+                      spark.driver.extraJavaOptions: "{C1_ONLY}"}}
             paths: {{landing: data/landing, warehouse: data/warehouse, checkpoints: data/chk}}
             nodes:
               "*": {{streaming: {{trigger: {{type: processing_time, interval: "{TRIGGER_SECONDS} seconds"}}}}}}
