@@ -81,7 +81,10 @@ def test_debug_names_each_failure_with_its_fix(make_project, tauro, tmp_path) ->
     assert result.exit_code == 1
     lines = _lines(result.output)
     assert lines["jars"].startswith("FAIL") and "delta-spark, delta-storage" in lines["jars"]
-    assert "fix: run `make setup` in" in result.output
+    if environment.checkout_dir() is not None:  # this checkout's own .venv: make setup
+        assert "fix: run `make setup` in" in result.output
+    else:  # another interpreter (a worktree run with another checkout's venv): Maven
+        assert environment.fetch_jars_command(tmp_path / "nojars") in result.output
     assert lines["master"].startswith("FAIL") and "cannot be reached" in lines["master"]
     assert "fix: start the master (or the Spark Connect server)" in result.output
     assert "2 check(s) failed: jars, master" in result.output
