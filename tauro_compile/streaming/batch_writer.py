@@ -11,9 +11,8 @@ letters). The extension point is small and typed:
   check), `after_write(batch, outputs)` (called after every write of the batch succeeded, with
   the per-output info: rows, committed, Delta version), `settle_metrics(batch)` (called last,
   written or blocked, to finish `batch.metrics` before they are reported), and
-  `manages_cache = True` (the stage caches what it reads twice itself, or reads the source
-  again, so the writer does not persist the batch for it; read at every batch, so it may be a
-  property); the batch info says whether the writer cached the batch (`cached`);
+  `manages_cache = True` (the stage caches what it reads twice itself, so the writer does not
+  persist the batch for it);
 - `register_stage_factory(name, factory, order=...)` plugs stages in for every node that needs
   them: `factory(node, context) -> list[BatchStage]`; `unregister_stage_factory` undoes it.
   Stages run in an explicit order: dead letters (100), the data contract (200), then the
@@ -83,7 +82,6 @@ class BatchContext:
     side_outputs: list[SideOutput] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     abort_reason: str | None = None
-    cached: bool = False   # the writer persisted the batch (no stage said it need not)
 
     @property
     def spark(self) -> SparkSession:
@@ -444,7 +442,6 @@ class MicroBatchWriter:
         cached = any(not getattr(stage, "manages_cache", False) for stage in self.stages)
         if cached:
             batch_df.persist()
-        batch.cached = cached
         try:
             for stage in self.stages:
                 stage.process(batch)
@@ -495,7 +492,6 @@ class MicroBatchWriter:
         if self.on_batch is None:
             return
         info = {"outputs": outputs, "metrics": dict(batch.metrics), "aborted": aborted,
-                "cached": batch.cached,
                 "rows_written": sum(o.get("rows") or 0 for o in outputs.values())}
         try:
             self.on_batch(self.node.name, batch.batch_id, info)

@@ -3,7 +3,7 @@
 A node with `on_parse_error: dead_letter` runs through `MicroBatchWriter` (foreachBatch). Its
 Kafka reader keeps bad records in the stream, marked by the internal column
 `__tauro_dead_letter` (see `streaming.kafka`). Per batch, this stage, on the batch the writer
-has cached (the source is read once):
+has cached (Kafka is read once):
 
 1. hands the writer the good rows without the internal column, with an observation that
    counts good and bad records as the main write reads the batch (no job of its own);
@@ -14,14 +14,6 @@ has cached (the source is read once):
    is the rows handed to the output, tombstones included). When no job ran the observation
    (Delta skipped a replayed batch, a `foreach_batch` function did not read it, a later
    stage blocked the batch), one aggregation over the cached batch counts them instead.
-
-Caching: the writer caches a batch so that its dead letters are written from the same read
-as its good rows. A Kafka input after a batch with no bad record is the exception
-(`manages_cache`): batches of a clean stream are then written uncached, like a node without
-dead letters, and a batch that does have bad records reads its offsets from Kafka a second
-time (the same records: a Kafka log does not change) to write them; the batch after it is
-cached again. Files can change between two reads, so a file input is always cached; so is
-the first batch of every query.
 
 Dead-letter rows: `node, batch_id, topic, partition, offset, kafka_timestamp, key, value,
 [headers,] error, dead_lettered_at` (key and value as UTF-8 text; `headers` only when the
@@ -64,18 +56,9 @@ class DeadLetterStage:
         self.output = output
         self.target = dead_letter_target(output)
         self._target_exists = output.format != "delta"
-        self._rereadable = node.input.format == "kafka"
-        self._last_bad: int | None = None   # bad records of the previous batch, once known
         # (batch id, the batch as it reached this stage, the observation of its counts) until
         # the counts are read
         self._pending: tuple[int, DataFrame, Observation] | None = None
-
-    @property
-    def manages_cache(self) -> bool:
-        """True (the writer need not cache the batch for this stage) for a Kafka input whose
-        previous batch had no bad record: the good rows are then written from one read, and
-        only a batch that does have bad records reads its offsets again for them."""
-        return self._rereadable and self._last_bad == 0
 
     def process(self, batch: BatchContext) -> None:
         """Keep the good rows (counted as they are written), add the bad ones as a side output."""
@@ -122,10 +105,9 @@ class DeadLetterStage:
         _, df, observation = self._pending
         self._pending = None
         counts = observed_metrics(observation)
-        if counts is None:  # no job read the observed batch: count the batch
+        if counts is None:  # no job read the observed batch: count the cached one
             counts = df.agg(*_count_columns(F.col(DEAD_LETTER_COLUMN))).first().asDict()
         good, bad = int(counts["good"]), int(counts["bad"])
-        self._last_bad = bad
         batch.metrics[METRICS_KEY] = {"records": good + bad, "good": good, "bad": bad,
                                       "target": self.target}
         return batch.metrics[METRICS_KEY]

@@ -151,41 +151,6 @@ def test_dead_letters_go_to_delta_in_the_same_batch_and_replay_exactly_once(
     assert replayed["metrics"]["dead_letter"] == reported[last]["metrics"]["dead_letter"]
 
 
-def test_a_clean_kafka_stream_is_written_uncached_and_its_first_bad_batch_still_lands_whole(
-        spark, kafka_broker, manager_for, batches, tmp_path: Path) -> None:
-    # One partition, 100 records a batch: two clean batches, then two with bad records.
-    topic = unique_topic("dlq-clean")
-    kafka_broker.create_topic(topic, partitions=1)
-    keys = [f"k{i}" for i in range(400)]
-    _, mixed, bad = events_with_bad(200, bad_every=20)
-    bad = {f"k{200 + int(k[1:])}" for k in bad}
-    values = [event_json(i) for i in range(200)] + mixed
-    kafka_broker.produce(topic, values, keys=keys)
-    out, dlq = tmp_path / "good", tmp_path / "dead"
-    node = bounded("clean_dlq", kafka_input(
-        kafka_broker.bootstrap_servers, topic, on_parse_error="dead_letter",
-        dead_letter={"format": "delta", "path": str(dlq)},
-        options={"maxOffsetsPerTrigger": 100}), {"format": "delta", "path": str(out)})
-
-    assert run_bounded(manager_for(), node).exception() is None
-    reported = [(batch_id, info) for name, batch_id, info in batches if name == "clean_dlq"]
-    assert [b for b, _ in reported] == [0, 1, 2, 3]
-    # The first batch of a query is cached; after a clean batch the next is not (its good
-    # rows come from one read, its dead letters, if any, from a second read of its offsets);
-    # after a batch with bad records the next is cached again.
-    assert [info["cached"] for _, info in reported] == [True, False, False, True]
-    assert [info["metrics"]["dead_letter"]["bad"] for _, info in reported] == [0, 0, 5, 5]
-    assert reported[2][1]["outputs"]["dead_letter"]["rows"] == 5
-    letters = delta_rows(spark, dlq)
-    assert Counter(r.key for r in letters) == Counter(bad)
-    by_key = dict(zip(keys, values, strict=True))
-    assert all(r.value == by_key[r.key] for r in letters)
-    assert Counter(r.batch_id for r in letters) == {2: 5, 3: 5}
-    # The good rows, each once: ids 0-199, then the mixed half's own ids 0-199 but the bad.
-    assert Counter(r.id for r in delta_rows(spark, out)) == Counter(
-        [*range(200), *(i for i in range(200) if f"k{200 + i}" not in bad)])
-
-
 def test_dead_letters_to_a_kafka_topic_with_headers_kept(spark, kafka_broker, manager_for,
                                                          tmp_path: Path) -> None:
     topic, dead_topic = unique_topic("hdr-in"), unique_topic("hdr-dead")
