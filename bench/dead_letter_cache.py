@@ -1,0 +1,164 @@
+"""Benchmark: a clean Kafka stream through a node with dead letters, several batches.
+
+Not a test. What `on_parse_error: dead_letter` costs where no record is malformed: a topic
+with no bad record, read in `--batches` micro-batches (`maxOffsetsPerTrigger`), by
+`tauro run` in a fresh process per job, in interleaved rounds:
+
+- `none`: the node without dead letters (Delta's own streaming sink);
+- `dlq`: the same node with dead letters into a Delta table (foreachBatch: every batch
+  cached, counted by an observation on the main write, written with txnAppId/txnVersion);
+- `dlq-baseline` (with `--baseline DIR`): the same, with the tauro_compile found in DIR
+  (e.g. a worktree of another commit).
+
+Query: the node's duration from `run_results.json` (all batches; no JVM start-up). CPU: the
+driver JVM's CPU time during the run. Writes `bench/results/dead_letter_cache.md` (newest
+first).
+
+    .venv/bin/python bench/dead_letter_cache.py --records 400000 --batches 4 --rounds 3 \\
+        --baseline /tmp/dlq-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka_throughput import (
+    DLQ,
+    NODE,
+    PARTITIONS,
+    PROFILES,
+    SCHEMA,
+    SPARK_CONF,
+    jvm_cpu_seconds,
+    produce,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "dead_letter_cache.md"
+
+
+def child(job: str, servers: str, topic: str, work: Path, per_batch: int) -> dict[str, Any]:
+    """`tauro run` of a one-node project in this (fresh) process."""
+    from tauro_compile.cli import main
+    from tauro_compile.streaming.session import build_spark_session
+
+    spark = build_spark_session("local[2]", f"bench-{job}", dict(SPARK_CONF))
+    project = work / "project"
+    (project / "nodes").mkdir(parents=True)
+    (project / "tauro_project.yml").write_text('name: dlqbench\nversion: "1.0"\nprofile: bench\n')
+    (project / "profiles.yml").write_text(PROFILES)
+    text = NODE.format(schema=SCHEMA, extra=DLQ if job != "none" else "").replace(
+        "    startingOffsets: earliest\n",
+        f'    startingOffsets: earliest\n    maxOffsetsPerTrigger: "{per_batch}"\n')
+    (project / "nodes" / "events.yml").write_text(text)
+    os.environ.update({"KAFKA_BOOTSTRAP_SERVERS": servers, "TOPIC": topic})
+    os.environ.pop("TAURO_PROFILE", None)
+    cpu = jvm_cpu_seconds(spark)
+    try:
+        main(["run", "--project-dir", str(project), "--plain", "--preview", "0"],
+             standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    used = jvm_cpu_seconds(spark) - cpu
+    node = json.loads((project / "target" / "run_results.json").read_text())["nodes"]["events"]
+    return {"seconds": float(node["duration_s"]), "cpu": used, "rows": int(node["rows_in"] or 0),
+            "batches": int(node["batches"])}
+
+
+def run_child(job: str, servers: str, topic: str, work: Path, per_batch: int,
+              pythonpath: str | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
+    out = subprocess.run([sys.executable, __file__, "--child", job, servers, topic, str(work),
+                          str(per_batch)], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{job} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=400_000)
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="also run the tauro_compile found in DIR (PYTHONPATH)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        job, servers, topic, work, per_batch = args.child
+        result = child(job, servers, topic, Path(work), int(per_batch))
+        sys.stdout.flush()
+        print(json.dumps(result), flush=True)
+        return 0
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.kafka_broker import KafkaBroker
+
+    jobs = ["none", "dlq"] + (["dlq-baseline"] if args.baseline else [])
+    per_batch = -(-args.records // args.batches)
+    load_before = os.getloadavg()
+    results: dict[str, list[dict[str, Any]]] = {job: [] for job in jobs}
+    work_root = Path(tempfile.mkdtemp(prefix="tauro-dlqbench-"))
+    try:
+        with KafkaBroker() as broker:
+            broker.create_topic("clean", PARTITIONS)
+            produce(broker, "clean", args.records)
+            for round_ in range(args.rounds):
+                for job in jobs:
+                    work = work_root / f"{job}-{round_}"
+                    work.mkdir()
+                    result = run_child(job, broker.bootstrap_servers, "clean", work, per_batch,
+                                       args.baseline if job == "dlq-baseline" else None)
+                    assert result["rows"] == args.records, result
+                    results[job].append(result)
+                    print(f"round {round_ + 1} {job:13s} query {result['seconds']:6.1f} s  "
+                          f"JVM CPU {result['cpu']:6.1f} s  batches {result['batches']}  "
+                          f"load {os.getloadavg()[0]:.1f}", flush=True)
+                    shutil.rmtree(work, ignore_errors=True)
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    load_after = os.getloadavg()
+
+    median = {job: statistics.median(r["seconds"] for r in results[job]) for job in jobs}
+    cpu = {job: statistics.median(r["cpu"] for r in results[job]) for job in jobs}
+    command = " ".join(["python bench/dead_letter_cache.py", *sys.argv[1:]])
+    lines = [
+        "# Dead letters on a clean Kafka stream, several batches",
+        "",
+        f"Command: `{command}` (from the repository root, with `.venv/bin/python`).",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; load "
+        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after. {args.records:,} "
+        f"records with no malformed one on a {PARTITIONS}-partition topic, read in "
+        f"{args.batches} micro-batches of {per_batch:,} (`maxOffsetsPerTrigger`, available_now) "
+        "by `tauro run` in a fresh process per job. "
+        f"Median of {args.rounds} interleaved rounds.",
+        "",
+        "| job | query s (median) | vs none | JVM CPU s (median) | rounds (s) |",
+        "|---|---:|---:|---:|---|",
+        *[f"| {job} | {median[job]:.1f} | {median['none'] / median[job]:.2f} | {cpu[job]:.1f} | "
+          + ", ".join(f"{r['seconds']:.1f}" for r in results[job]) + " |" for job in jobs],
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    RESULTS.write_text(report + ("\n---\n" + previous if previous else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
