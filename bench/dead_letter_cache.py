@@ -36,11 +36,11 @@ from kafka_throughput import (
     DLQ,
     NODE,
     PARTITIONS,
-    PROFILES,
     SCHEMA,
     SPARK_CONF,
     jvm_cpu_seconds,
     produce,
+    run_node,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,30 +48,16 @@ RESULTS = ROOT / "bench" / "results" / "dead_letter_cache.md"
 
 
 def child(job: str, servers: str, topic: str, work: Path, per_batch: int) -> dict[str, Any]:
-    """`tauro run` of a one-node project in this (fresh) process."""
-    from tauro_compile.cli import main
+    """`tauro run` of the one-node project in this (fresh) process."""
     from tauro_compile.streaming.session import build_spark_session
 
     spark = build_spark_session("local[2]", f"bench-{job}", dict(SPARK_CONF))
-    project = work / "project"
-    (project / "nodes").mkdir(parents=True)
-    (project / "tauro_project.yml").write_text('name: dlqbench\nversion: "1.0"\nprofile: bench\n')
-    (project / "profiles.yml").write_text(PROFILES)
     text = NODE.format(schema=SCHEMA, extra=DLQ if job != "none" else "").replace(
         "    startingOffsets: earliest\n",
         f'    startingOffsets: earliest\n    maxOffsetsPerTrigger: "{per_batch}"\n')
-    (project / "nodes" / "events.yml").write_text(text)
-    os.environ.update({"KAFKA_BOOTSTRAP_SERVERS": servers, "TOPIC": topic})
-    os.environ.pop("TAURO_PROFILE", None)
     cpu = jvm_cpu_seconds(spark)
-    try:
-        main(["run", "--project-dir", str(project), "--plain", "--preview", "0"],
-             standalone_mode=False)
-    except SystemExit as exc:
-        if exc.code:
-            raise
+    node = run_node(servers, topic, work, text)
     used = jvm_cpu_seconds(spark) - cpu
-    node = json.loads((project / "target" / "run_results.json").read_text())["nodes"]["events"]
     return {"seconds": float(node["duration_s"]), "cpu": used, "rows": int(node["rows_in"] or 0),
             "batches": int(node["batches"])}
 

@@ -138,14 +138,23 @@ def handwritten(spark: Any, servers: str, topic: str, work: Path) -> tuple[float
 
 def tauro(servers: str, topic: str, work: Path, dead_letters: bool) -> tuple[float, float, int]:
     """`tauro run` of a one-node project, through the CLI entry point, on the active session."""
+    node = run_node(servers, topic, work, NODE.format(schema=SCHEMA,
+                                                      extra=DLQ if dead_letters else ""))
+    # One batch (available_now, no maxOffsetsPerTrigger): the last progress is all of them.
+    batch = node["last_progress"]["duration_ms"] / 1000 if node["batches"] == 1 else float("nan")
+    return float(node["duration_s"]), batch, int(node["rows_in"] or 0)
+
+
+def run_node(servers: str, topic: str, work: Path, node_text: str) -> dict[str, Any]:
+    """`tauro run --preview 0` of a project whose one node `events` is `node_text`, on the
+    active session; the node's entry of `run_results.json`."""
     from tauro_compile.cli import main
 
     project = work / "project"
     (project / "nodes").mkdir(parents=True)
     (project / "tauro_project.yml").write_text('name: kbench\nversion: "1.0"\nprofile: bench\n')
     (project / "profiles.yml").write_text(PROFILES)
-    (project / "nodes" / "events.yml").write_text(
-        NODE.format(schema=SCHEMA, extra=DLQ if dead_letters else ""))
+    (project / "nodes" / "events.yml").write_text(node_text)
     os.environ.update({"KAFKA_BOOTSTRAP_SERVERS": servers, "TOPIC": topic})
     os.environ.pop("TAURO_PROFILE", None)
     try:
@@ -154,10 +163,7 @@ def tauro(servers: str, topic: str, work: Path, dead_letters: bool) -> tuple[flo
     except SystemExit as exc:
         if exc.code:
             raise
-    node = json.loads((project / "target" / "run_results.json").read_text())["nodes"]["events"]
-    # One batch (available_now, no maxOffsetsPerTrigger): the last progress is all of them.
-    batch = node["last_progress"]["duration_ms"] / 1000 if node["batches"] == 1 else float("nan")
-    return float(node["duration_s"]), batch, int(node["rows_in"] or 0)
+    return json.loads((project / "target" / "run_results.json").read_text())["nodes"]["events"]
 
 
 def run_child(job: str, servers: str, topic: str, work: Path) -> dict[str, Any]:
