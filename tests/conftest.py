@@ -47,6 +47,10 @@ SPARK_TEST_CONF = {
     # C1-only JIT with the code cache a default JVM gets (support/jvm_options.py says why).
     # Benchmarks keep C2.
     "spark.driver.extraJavaOptions": C1_ONLY,
+    # Idle Kafka producers of the shared JVM close after 10 s (Spark's default: 10 min), so
+    # none is still reconnecting to the stopped broker when the session ends.
+    "spark.kafka.producer.cache.timeout": "10s",
+    "spark.kafka.producer.cache.evictorThreadRunInterval": "5s",
 }
 
 _UNIT_DIR = Path(__file__).resolve().parent / "unit"
