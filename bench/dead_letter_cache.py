@@ -52,9 +52,8 @@ def child(job: str, servers: str, topic: str, work: Path, per_batch: int) -> dic
     from tauro_compile.streaming.session import build_spark_session
 
     spark = build_spark_session("local[2]", f"bench-{job}", dict(SPARK_CONF))
-    text = NODE.format(schema=SCHEMA, extra=DLQ if job != "none" else "").replace(
-        "    startingOffsets: earliest\n",
-        f'    startingOffsets: earliest\n    maxOffsetsPerTrigger: "{per_batch}"\n')
+    text = NODE.format(schema=SCHEMA, options=f'    maxOffsetsPerTrigger: "{per_batch}"\n',
+                       extra=DLQ if job != "none" else "")
     cpu = jvm_cpu_seconds(spark)
     node = run_node(servers, topic, work, text)
     used = jvm_cpu_seconds(spark) - cpu

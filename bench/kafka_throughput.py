@@ -62,7 +62,7 @@ input:
     kafka.bootstrap.servers: "{{{{ env_var('KAFKA_BOOTSTRAP_SERVERS') }}}}"
     subscribe: "{{{{ env_var('TOPIC') }}}}"
     startingOffsets: earliest
-  parse_json: true
+{options}  parse_json: true
   json_schema: "{schema}"
 {extra}output: {{format: delta, path: "{{{{ target.paths.warehouse }}}}/events"}}
 """
@@ -138,7 +138,7 @@ def handwritten(spark: Any, servers: str, topic: str, work: Path) -> tuple[float
 
 def tauro(servers: str, topic: str, work: Path, dead_letters: bool) -> tuple[float, float, int]:
     """`tauro run` of a one-node project, through the CLI entry point, on the active session."""
-    node = run_node(servers, topic, work, NODE.format(schema=SCHEMA,
+    node = run_node(servers, topic, work, NODE.format(schema=SCHEMA, options="",
                                                       extra=DLQ if dead_letters else ""))
     # One batch (available_now, no maxOffsetsPerTrigger): the last progress is all of them.
     batch = node["last_progress"]["duration_ms"] / 1000 if node["batches"] == 1 else float("nan")
