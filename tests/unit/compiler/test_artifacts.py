@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tauro_compile.compiler import artifacts
 from tauro_compile.compiler.artifacts import Precreator, mask_rendered, write_compiled
 
 
@@ -65,6 +66,41 @@ def test_precreated_files_are_removed_when_nothing_was_written(tmp_path):
     early = Precreator(tmp_path, ["a", "b"])
     early.discard_unused(["a"])                  # handed to a writer that never wrote it
     assert list((tmp_path / "compiled").iterdir()) == []
+
+
+def test_precreation_runs_in_a_helper_process_not_a_thread(tmp_path, monkeypatch):
+    """A thread would win the GIL back from the compile after each system call."""
+    started = []
+    monkeypatch.setattr(artifacts.threading, "Thread",
+                        lambda *a, **k: started.append(k) or pytest.fail("a thread"))
+    early = Precreator(tmp_path, ["a", "b"])
+    early.join()
+    assert early.created == {"a", "b"} and not started
+    assert sorted(p.name for p in (tmp_path / "compiled").iterdir()) == ["a.yml", "b.yml"]
+
+
+def test_without_a_helper_the_writer_creates_every_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts.sys, "executable", "")     # embedded: no interpreter
+    early = Precreator(tmp_path, ["a", "b"])
+    assert early.created == set() and list((tmp_path / "compiled").iterdir()) == []
+    write_compiled(tmp_path, {"a": "x: 1\n", "b": "y: 2\n"}, clean=False,
+                   precreated=early)()
+    early.discard_unused(["a", "b"])
+    assert (tmp_path / "compiled" / "b.yml").read_text() == "y: 2\n"
+
+
+def test_a_helper_that_fails_still_has_its_files_removed(tmp_path, monkeypatch):
+    compiled = tmp_path / "compiled"
+    compiled.mkdir()
+    (compiled / "mine.yml").write_text("")       # existed before: never claimed
+    script = ("import os, sys; base = sys.stdin.buffer.read().split(b'\\n')[0]; "
+              "open(os.path.join(base, b'a.yml'), 'wb').close(); sys.exit(3)")
+    monkeypatch.setattr(artifacts, "_PRECREATE_HELPER", script)
+    early = Precreator(tmp_path, ["a", "b", "mine"])
+    early.join()
+    assert early.created == {"a"}               # made before it failed, never reported
+    early.discard_unused([])
+    assert [p.name for p in compiled.iterdir()] == ["mine.yml"]
 
 
 def test_written_files_match_text_mode_open(tmp_path):
