@@ -75,7 +75,10 @@ class ContractStage:
             return
         batch.df = prepared.main
         if prepared.quarantine is not None:
-            batch.add_side_output(self.quarantine_output, prepared.quarantine, "quarantine")
+            # Its rows come from the cache the enforcer filled (or a deterministic re-read):
+            # written alongside the main write.
+            batch.add_side_output(self.quarantine_output, prepared.quarantine, "quarantine",
+                                  alongside=True)
         if self.writer_calls_after_write is False:
             batch.metrics[METRICS_KEY] = enforcer.complete_batch(prepared).to_dict()
         else:

@@ -5,7 +5,8 @@ a `foreach_batch` function) or when stages must see each batch (a data contract,
 letters). The extension point is small and typed:
 
 - a `BatchStage` has `process(batch: BatchContext) -> None`; it may replace `batch.df`, add
-  side outputs (dead letters, quarantine) with `batch.add_side_output(...)`, record numbers in
+  side outputs (dead letters, quarantine) with `batch.add_side_output(...)` (written after
+  the main write, or in parallel with it when added `alongside`), record numbers in
   `batch.metrics`, or `batch.abort(reason)` to fail the batch before anything is written.
   Optional members: `before_start(stream_df)` (called before the query starts, e.g. a schema
   check), `after_write(batch, outputs)` (called after every write of the batch succeeded, with
@@ -70,6 +71,10 @@ class SideOutput:
     # Asked after the main write, before this one: False skips it (e.g. no dead letter in
     # the batch, counted by an observation on the main write). None: always written.
     when: Callable[[], bool] | None = None
+    # True: `df` reads only what is already materialised (a filled cache) or a source read
+    # again identically, never what the main write computes first, so it may be written in
+    # parallel with the main write (see `MicroBatchWriter._write_outputs`).
+    alongside: bool = False
 
 
 @dataclass
@@ -93,12 +98,16 @@ class BatchContext:
         return self.abort_reason is not None
 
     def add_side_output(self, output: OutputConfig, df: DataFrame, suffix: str, *,
-                        when: Callable[[], bool] | None = None) -> None:
-        """Write `df` to `output` after the stages, idempotently under `<unique id>:<suffix>`
-        (after the main write; only if `when()` is true, when given)."""
+                        when: Callable[[], bool] | None = None, alongside: bool = False) -> None:
+        """Write `df` to `output` after the stages, idempotently under `<unique id>:<suffix>`:
+        after the main write (only if `when()` is true, when given), or with `alongside`
+        (and no `when`) in parallel with it. `alongside` is for a `df` that reads only what is
+        already materialised (a cache the stage filled) or a source read again identically:
+        one that reads a batch cached but not yet filled would compute it a second time (a
+        Kafka batch fetched twice, a non-deterministic batch split inconsistently)."""
         if any(s.suffix == suffix for s in self.side_outputs) or suffix == "main":
             raise ValueError(f"side output suffix '{suffix}' is already used in this batch")
-        self.side_outputs.append(SideOutput(output, df, suffix, when))
+        self.side_outputs.append(SideOutput(output, df, suffix, when, alongside))
 
     def abort(self, reason: str) -> None:
         """Fail this batch before anything is written."""
@@ -395,6 +404,43 @@ def side_output_sink(output: OutputConfig, output_mode: str, node_name: str) -> 
     return FormatBatchSink(output, node_name)
 
 
+def _is_connect(spark: Any) -> bool:
+    from tauro_compile.streaming.session import is_connect_session
+
+    return is_connect_session(spark)
+
+
+class _SideWrite:
+    """One side output written in a thread that inherits the batch thread's Spark local
+    properties (job group, scheduler pool), as PySpark's `InheritableThread` does."""
+
+    def __init__(self, write: Callable[[], dict[str, Any]]) -> None:
+        from pyspark import InheritableThread
+
+        self._write = write
+        self._info: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = InheritableThread(target=self._run, name="tauro-side-output",
+                                         daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._info = self._write()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> dict[str, Any]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._info is not None
+        return self._info
+
+
 class MicroBatchWriter:
     """The foreachBatch function of a node: run the stages, then write every output."""
 
@@ -462,15 +508,7 @@ class MicroBatchWriter:
                          "change the node's contract or contract.policy (e.g. quarantine)",
                 )
             app_id = self.txn_app_id(batch_df.sparkSession)
-            outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}
-            # Side outputs (dead letters, quarantine) collect rows batch after batch: always
-            # appended, even when the main output is rewritten whole (complete mode).
-            for side in batch.side_outputs:
-                if side.when is not None and not side.when():
-                    continue
-                sink = side_output_sink(side.output, "append", self.node.name)
-                outputs[side.suffix] = sink.write(side.df, batch.batch_id,
-                                                  f"{app_id}:{side.suffix}")
+            outputs = self._write_outputs(batch, app_id)
             for stage in self.stages:
                 after_write = getattr(stage, "after_write", None)
                 if callable(after_write):
@@ -480,6 +518,40 @@ class MicroBatchWriter:
         finally:
             if cached:
                 batch_df.unpersist()
+
+    def _write_outputs(self, batch: BatchContext, app_id: str) -> dict[str, Any]:
+        """Write the main output and the side outputs; returns each one's write info.
+
+        Side outputs (dead letters, quarantine) collect rows batch after batch: always
+        appended, even when the main output is rewritten whole (complete mode). One added
+        with `alongside` (the quarantine: its rows come from the contract's filled cache) is
+        written in parallel with the main write, from a second thread (a Spark job of its
+        own), so its planning and Delta commit overlap the main write's tasks; each write is
+        idempotent on its own (its own txn app id), so which one commits first does not
+        matter. Not over Spark Connect, where the batch runs in the server's Python worker.
+        Either write failing fails the batch, once both have ended. The others follow the
+        main write (a side output with `when` is asked then).
+        """
+        parallel = [side for side in batch.side_outputs
+                    if side.alongside and side.when is None and not _is_connect(batch.spark)]
+        alongside = {side.suffix: _SideWrite(self._side_writer(side, batch, app_id))
+                     for side in parallel}
+        try:
+            outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}
+        finally:
+            for write in alongside.values():
+                write.join()
+        for side in batch.side_outputs:
+            if side.suffix in alongside:
+                outputs[side.suffix] = alongside[side.suffix].result()
+            elif side.when is None or side.when():
+                outputs[side.suffix] = self._side_writer(side, batch, app_id)()
+        return outputs
+
+    def _side_writer(self, side: SideOutput, batch: BatchContext,
+                     app_id: str) -> Callable[[], dict[str, Any]]:
+        sink = side_output_sink(side.output, "append", self.node.name)
+        return lambda: sink.write(side.df, batch.batch_id, f"{app_id}:{side.suffix}")
 
     def _settle(self, batch: BatchContext) -> None:
         """Let stages finish their `batch.metrics` (`settle_metrics`) before they are reported."""
