@@ -1,10 +1,11 @@
-"""Benchmark: a clean Kafka stream through a node with dead letters, several batches.
+"""Benchmark: a Kafka stream through a node with dead letters, in one or several batches.
 
-Not a test. What `on_parse_error: dead_letter` costs where no record is malformed: a topic
-with no bad record, read in `--batches` micro-batches (`maxOffsetsPerTrigger`), by
-`tauro run` in a fresh process per job, in interleaved rounds:
+Not a test. What `on_parse_error: dead_letter` costs: a topic with no bad record (or, with
+`--bad-every N`, 1 in N records malformed), read in `--batches` micro-batches
+(`maxOffsetsPerTrigger`), by `tauro run` in a fresh process per job, in interleaved rounds:
 
-- `none`: the node without dead letters (Delta's own streaming sink);
+- `none`: the node without dead letters (Delta's own streaming sink), on a clean topic of
+  the same size;
 - `dlq`: the same node with dead letters into a Delta table (foreachBatch: every batch
   cached, counted by an observation on the main write, written with txnAppId/txnVersion);
 - `dlq-baseline` (with `--baseline DIR`): the same, with the tauro_compile found in DIR
@@ -16,6 +17,8 @@ first).
 
     .venv/bin/python bench/dead_letter_cache.py --records 400000 --batches 4 --rounds 3 \\
         --baseline /tmp/dlq-base
+    .venv/bin/python bench/dead_letter_cache.py --records 500000 --batches 1 --bad-every 100 \\
+        --baseline /tmp/dlq-base      # the dead-letter case of bench/kafka_throughput.py
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bad-every", type=int, default=0,
+                        help="1 in N records of the dead-letter jobs' topic is malformed")
     parser.add_argument("--baseline", default=None, metavar="DIR",
                         help="also run the tauro_compile found in DIR (PYTHONPATH)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -101,11 +106,17 @@ def main() -> int:
         with KafkaBroker() as broker:
             broker.create_topic("clean", PARTITIONS)
             produce(broker, "clean", args.records)
+            letters_topic = "clean"
+            if args.bad_every:
+                letters_topic = "dirty"
+                broker.create_topic(letters_topic, PARTITIONS)
+                produce(broker, letters_topic, args.records, bad_every=args.bad_every)
             for round_ in range(args.rounds):
                 for job in jobs:
                     work = work_root / f"{job}-{round_}"
                     work.mkdir()
-                    result = run_child(job, broker.bootstrap_servers, "clean", work, per_batch,
+                    topic = "clean" if job == "none" else letters_topic
+                    result = run_child(job, broker.bootstrap_servers, topic, work, per_batch,
                                        args.baseline if job == "dlq-baseline" else None)
                     assert result["rows"] == args.records, result
                     results[job].append(result)
@@ -121,13 +132,16 @@ def main() -> int:
     cpu = {job: statistics.median(r["cpu"] for r in results[job]) for job in jobs}
     command = " ".join(["python bench/dead_letter_cache.py", *sys.argv[1:]])
     lines = [
-        "# Dead letters on a clean Kafka stream, several batches",
+        "# Dead letters on a Kafka stream" + (
+            f", 1 in {args.bad_every} records malformed" if args.bad_every else
+            ", no record malformed") + f", {args.batches} batch(es)",
         "",
         f"Command: `{command}` (from the repository root, with `.venv/bin/python`).",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs; load "
         f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after. {args.records:,} "
-        f"records with no malformed one on a {PARTITIONS}-partition topic, read in "
+        f"records ({f'1 in {args.bad_every} malformed for the dead-letter jobs, none for `none`' if args.bad_every else 'no malformed one'}) "
+        f"on a {PARTITIONS}-partition topic, read in "
         f"{args.batches} micro-batches of {per_batch:,} (`maxOffsetsPerTrigger`, available_now) "
         "by `tauro run` in a fresh process per job. "
         f"Median of {args.rounds} interleaved rounds.",
