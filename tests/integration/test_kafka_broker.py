@@ -26,6 +26,18 @@ def test_broker_topics_produce_consume(kafka_broker):
     assert len(kafka_broker.consume("broker-roundtrip", timeout=60)) == 3 + len(many)
 
 
+def test_a_failed_request_carries_the_broker_and_helper_logs(kafka_broker):
+    from support.kafka_broker import KafkaBrokerError
+
+    kafka_broker.create_topic("broker-one-partition", partitions=1)
+    with pytest.raises(KafkaBrokerError) as failure:
+        kafka_broker.produce("broker-one-partition", ["x"], partition=5)
+    text = str(failure.value)
+    assert "partition" in text.splitlines()[0].lower()        # the producer's own error first
+    broker_log = text.split(f"tail of the broker log {kafka_broker.log_path}:", 1)[1]
+    assert "broker-one-partition" in broker_log.split("tail of the client helper log")[0]
+
+
 def test_spark_batch_read_of_kafka_topic(spark, kafka_broker):
     topic = "spark-batch-read"
     kafka_broker.create_topic(topic, partitions=3)

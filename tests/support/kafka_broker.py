@@ -816,6 +816,20 @@ class KafkaBroker:
         self._helper_thread = threading.Thread(target=run, name="kafka-client-helper", daemon=True)
         self._helper_thread.start()
 
+    def _call(self, request: bytes) -> memoryview:
+        """One client helper request. A failure carries the tails of the broker's and the
+        helper's logs: a produce whose records expire (once, after 120 s, for one partition
+        of a topic just created) is otherwise impossible to explain after the session."""
+        try:
+            return self._client().call(request)
+        except KafkaBrokerError as exc:
+            helper = self._helper.log_path if self._helper is not None else None
+            raise KafkaBrokerError(
+                f"{exc}\n--- tail of the broker log {self.log_path}:\n"
+                f"{_tail(self.log_path) if self.log_path else ''}\n"
+                f"--- tail of the client helper log {helper}:\n"
+                f"{_tail(helper, 20) if helper else ''}") from exc
+
     def _client(self) -> _ClientHelper:
         """The client helper JVM (started in the background by ``start()``)."""
         if not self.is_running or self.work_dir is None:
@@ -848,15 +862,15 @@ class KafkaBroker:
         for key, value in items.items():
             request += [_pack_bytes(str(key).encode()), _pack_bytes(str(value).encode())]
         request.append(b"\x01" if exist_ok else b"\x00")
-        self._client().call(b"".join(request))
+        self._call(b"".join(request))
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic."""
-        self._client().call(b"D" + _pack_bytes(name.encode()))
+        self._call(b"D" + _pack_bytes(name.encode()))
 
     def list_topics(self) -> list[str]:
         """Names of the topics on the broker (internal ones included), sorted."""
-        payload = self._client().call(b"L")
+        payload = self._call(b"L")
         (count,) = struct.unpack_from(">i", payload, 0)
         pos, names = 4, []
         for _ in range(count):
@@ -886,7 +900,7 @@ class KafkaBroker:
         key_iter: Iterator[bytes | str | None] = iter(keys) if keys is not None else _nones()
         for value, key in zip(values, key_iter, strict=False):
             parts += [fixed, _pack_bytes(_to_bytes(key)), _pack_bytes(_to_bytes(value))]
-        payload = self._client().call(b"".join(parts))
+        payload = self._call(b"".join(parts))
         return struct.unpack_from(">i", payload, 0)[0]
 
     def consume(
@@ -903,7 +917,7 @@ class KafkaBroker:
             + _pack_bytes(topic.encode())
             + struct.pack(">qi", int(timeout * 1000), -1 if min_records is None else min_records)
         )
-        payload = self._client().call(request)
+        payload = self._call(request)
         (count,) = struct.unpack_from(">i", payload, 0)
         pos, records = 4, []
         unpack_fixed = struct.Struct(">iqq").unpack_from
