@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from tauro_compile.streaming import storage
 from tauro_compile.streaming.config import OutputConfig
 from tauro_compile.streaming.exceptions import StreamingQueryError, create_error_context
+from tauro_compile.streaming.session import is_connect_session
 from tauro_compile.streaming.spark_options import spark_options
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class FileBatchSink:
         """Refuse a directory Spark's own file sink wrote: readers would not see our files."""
         spark = stream_df.sparkSession
         path = self.output.path or ""
-        if storage._connect(spark) or not storage.path_exists(spark, f"{path}/_spark_metadata"):
+        if is_connect_session(spark) or not storage.path_exists(spark, f"{path}/_spark_metadata"):
             return
         raise StreamingQueryError(
             f"node '{self.node_name}': {path} was written by Spark's streaming file sink; "
@@ -87,7 +88,7 @@ class FileBatchSink:
     def write(self, df: DataFrame, batch_id: int, txn_app_id: str) -> dict[str, Any]:
         spark = df.sparkSession
         path = self.output.path or ""
-        if storage._connect(spark):
+        if is_connect_session(spark):
             self._save(df, path, "append")
             return {"target": path, "committed": True, "rows": None}
         app = hashlib.sha256(txn_app_id.encode()).hexdigest()[:12]

@@ -48,6 +48,7 @@ from tauro_compile.streaming.exceptions import (
     StreamingValidationError,
     create_error_context,
 )
+from tauro_compile.streaming.session import is_connect_session
 from tauro_compile.streaming.spark_options import is_true, spark_options
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ class DeltaBatchSink:
 
     def _merge(self, df: DataFrame, batch_id: int, txn_app_id: str) -> None:
         spark = df.sparkSession
-        if storage._connect(spark):
+        if is_connect_session(spark):
             self._merge_sql(df, batch_id, txn_app_id)
             return
         table = storage.delta_table(spark, path=self.output.path, table_name=self.output.table_name)
@@ -404,12 +405,6 @@ def side_output_sink(output: OutputConfig, output_mode: str, node_name: str) -> 
     return FormatBatchSink(output, node_name)
 
 
-def _is_connect(spark: Any) -> bool:
-    from tauro_compile.streaming.session import is_connect_session
-
-    return is_connect_session(spark)
-
-
 class _SideWrite:
     """One side output written in a thread that inherits the batch thread's Spark local
     properties (job group, scheduler pool), as PySpark's `InheritableThread` does."""
@@ -532,10 +527,10 @@ class MicroBatchWriter:
         Either write failing fails the batch, once both have ended. The others follow the
         main write (a side output with `when` is asked then).
         """
-        parallel = [side for side in batch.side_outputs
-                    if side.alongside and side.when is None and not _is_connect(batch.spark)]
+        connect = is_connect_session(batch.spark)
         alongside = {side.suffix: _SideWrite(self._side_writer(side, batch, app_id))
-                     for side in parallel}
+                     for side in batch.side_outputs
+                     if side.alongside and side.when is None and not connect}
         try:
             outputs = {"main": self.sink.write(batch.df, batch.batch_id, app_id)}
         finally:

@@ -36,6 +36,7 @@ from tauro_compile.streaming.checkpoint_compat import (
 )
 from tauro_compile.streaming.config import NodeConfig
 from tauro_compile.streaming.exceptions import StreamingValidationError, create_error_context
+from tauro_compile.streaming.session import is_connect_session
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -280,7 +281,7 @@ def record_shape(spark: SparkSession, location: str, shape: QueryShape) -> None:
 def verdict_for(df: DataFrame, node: NodeConfig, spark: SparkSession, location: str,
                 project_dir: str | None = None) -> tuple[Verdict, QueryShape]:
     """The verdict for starting `node` as `df` on its checkpoint, and the query's shape."""
-    if storage._connect(spark):
+    if is_connect_session(spark):
         raise StreamingValidationError(
             f"node '{node.name}': its checkpoint can only be compared through the driver's JVM, "
             "which a Spark Connect session does not expose",
@@ -298,7 +299,7 @@ class CheckpointGuard:
     def __init__(self, spark: SparkSession, node: NodeConfig, location: str,
                  df: DataFrame, project_dir: str | None = None) -> None:
         self.spark, self.node, self.location = spark, node, location
-        self.active = not storage._connect(spark)
+        self.active = not is_connect_session(spark)
         self.shape: QueryShape | None = None
         self.verdict: Verdict | None = None
         if self.active:

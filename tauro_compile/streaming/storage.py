@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.streaming.exceptions import StreamingQueryError, create_error_context
+from tauro_compile.streaming.session import is_connect_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -24,10 +25,6 @@ RESET_CHECKPOINT_HINT = (
     "remove the checkpoint directory to start over (the node then reprocesses its input from "
     "the beginning), or set streaming.checkpoint_location to a new, empty path"
 )
-
-
-def _connect(spark: Any) -> bool:
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def _missing_path(exc: BaseException) -> bool:
@@ -51,7 +48,7 @@ def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 def path_exists(spark: SparkSession, path: str) -> bool:
     """True when `path` (file or directory) exists on its filesystem."""
-    if _connect(spark):
+    if is_connect_session(spark):
         try:
             spark.read.format("binaryFile").load(path).limit(0).collect()
         except Exception as exc:
@@ -65,7 +62,7 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 
 def read_text(spark: SparkSession, path: str) -> str | None:
     """The content of a small text file, or None when it does not exist."""
-    if _connect(spark):
+    if is_connect_session(spark):
         try:
             row = spark.read.text(path, wholetext=True).first()
         except Exception as exc:
@@ -94,7 +91,7 @@ def list_names(spark: SparkSession, path: str) -> list[str]:
 def is_delta_table(spark: SparkSession, *, path: str | None = None,
                    table_name: str | None = None) -> bool:
     """True when the path holds a Delta table, or the catalog table exists and is Delta."""
-    if _connect(spark):
+    if is_connect_session(spark):
         if table_name and not spark.catalog.tableExists(table_name):
             return False
         if not table_name and not path:
@@ -144,7 +141,7 @@ def delta_schema(spark: SparkSession, *, path: str | None = None,
     """The schema of an existing Delta table, or None when there is no table yet."""
     if not is_delta_table(spark, path=path, table_name=table_name):
         return None
-    if _connect(spark):
+    if is_connect_session(spark):
         reader = spark.read.format("delta")
         return (reader.table(table_name) if table_name else reader.load(path)).schema
     return delta_table(spark, path=path, table_name=table_name).toDF().schema
@@ -168,7 +165,7 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
     and after every write). A log this cannot read plainly (staged commits of a catalog-
     managed table, no commitInfo) is asked to Delta instead.
     """
-    if path and not table_name and not _connect(spark):
+    if path and not table_name and not is_connect_session(spark):
         last = _last_commit_from_log(spark, path)
         if last is _NO_LOG:  # no log files at all: no table yet (Delta would list it again)
             return None
@@ -176,7 +173,7 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
             return last
     if not known_to_exist and not is_delta_table(spark, path=path, table_name=table_name):
         return None
-    if _connect(spark):
+    if is_connect_session(spark):
         history = spark.sql(f"DESCRIBE HISTORY {delta_identifier(path, table_name)} LIMIT 1")
     else:
         history = delta_table(spark, path=path, table_name=table_name).history(1)
@@ -190,7 +187,7 @@ def delta_last_commit(spark: SparkSession, *, path: str | None = None,
 def delta_properties(spark: SparkSession, *, path: str | None = None,
                      table_name: str | None = None) -> dict[str, str]:
     """The table properties of a Delta table (`delta.enableChangeDataFeed`, ...)."""
-    if _connect(spark):
+    if is_connect_session(spark):
         detail = spark.sql(f"DESCRIBE DETAIL {delta_identifier(path, table_name)}")
     else:
         detail = delta_table(spark, path=path, table_name=table_name).detail()
@@ -203,7 +200,7 @@ def check_checkpoint(spark: SparkSession, location: str, node_name: str) -> None
 
     Over Spark Connect the check is left to Spark (listing a directory needs the JVM).
     """
-    if _connect(spark):
+    if is_connect_session(spark):
         return
     root = location.rstrip("/")
     text = _read_checkpoint_file(spark, location, node_name, f"{root}/metadata")

@@ -47,6 +47,7 @@ from tauro_compile.streaming.exceptions import (
 from tauro_compile.streaming.factory import RegistryFactory
 from tauro_compile.streaming.kafka import check_kafka, is_internal_column
 from tauro_compile.streaming.references import load_reference
+from tauro_compile.streaming.session import is_connect_session
 from tauro_compile.streaming.spark_options import is_true, spark_options
 
 if TYPE_CHECKING:
@@ -308,7 +309,7 @@ class MemoryStreamingWriter(BaseStreamingWriter):
         return writer.format("memory").options(**self.sink_options(node)).start()
 
     def batch_sink(self, node: NodeConfig) -> BatchSink | None:
-        if storage._connect(self.spark):
+        if is_connect_session(self.spark):
             return None
         return MemoryBatchSink(self.spark, node.query_name, node.streaming.output_mode.value)
 

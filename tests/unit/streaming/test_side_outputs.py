@@ -112,7 +112,7 @@ def test_a_failed_main_write_waits_for_the_side_write_before_it_fails(monkeypatc
 
 
 def test_over_spark_connect_side_outputs_follow_the_main_write(monkeypatch):
-    monkeypatch.setattr(batch_writer, "_is_connect", lambda spark: True)
+    monkeypatch.setattr(batch_writer, "is_connect_session", lambda spark: True)
     log: list[str] = []
     run_batch(monkeypatch, Sink(log, "main"), Sink(log, "side"), AddSide())
     assert log == ["main start p.orders", "main end", "side start p.orders:quarantine",
