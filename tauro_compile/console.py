@@ -9,10 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol, TextIO
+
+
+def shown_path(path: Path | str) -> str:
+    """`path` as a message shows it: relative to the working directory when below it (shorter
+    to read; also when only its resolved form is, the working directory being a symlink's
+    target), else as given."""
+    for candidate in (path, os.path.realpath(path)):
+        try:
+            relative = os.path.relpath(candidate)
+        except ValueError:  # another drive (Windows)
+            continue
+        if not relative.startswith(".."):
+            return relative
+    return str(path)
 
 
 class Console(Protocol):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from tauro_compile.runner.display import (
 from tauro_compile.runner.events import EventLog
 from tauro_compile.runner.preview import preview_targets
 from tauro_compile.runner.results import RunResultsWriter
+from tauro_compile.signals import handled_stop_signals
 from tauro_compile.streaming.engine import OutputPreview, QueryEngine
 from tauro_compile.streaming.plan import RunPlan
 from tauro_compile.streaming.supervisor import RunOutcome, RunSupervisor
@@ -208,9 +208,6 @@ def _stop_on_signals(supervisor: RunSupervisor) -> Iterator[None]:
     The handler writes with os.write: a signal may land while the main thread is inside a
     buffered write to stderr, where a second buffered write would raise.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
@@ -223,9 +220,5 @@ def _stop_on_signals(supervisor: RunSupervisor) -> Iterator[None]:
                     "send it again to exit at once.\n".encode())
         supervisor.request_stop(f"stopped by {name}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handled_stop_signals(handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

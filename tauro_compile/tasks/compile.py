@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tauro_compile.compiler.options import ProjectOptions
-from tauro_compile.console import Console
+from tauro_compile.console import Console, shown_path
 
 if TYPE_CHECKING:
     from tauro_compile.compiler.compile import CompiledNode, CompiledProject
@@ -80,7 +80,7 @@ def _show(console: Console, output: str, warnings: list[str], text: str,
     else:
         console.out(text)
         console.out("")
-        console.out(f"Wrote {_shown_path(manifest)}")
+        console.out(f"Wrote {shown_path(manifest)}")
 
 
 def run_compile_all_profiles(options: ProjectOptions, console: Console | None = None) -> int:
@@ -230,10 +230,3 @@ def _describe(endpoint: dict[str, Any]) -> str:
     return text
 
 
-def _shown_path(path: Path) -> str:
-    """`path` relative to the working directory when below it, else absolute."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if relative.startswith("..") else relative

@@ -12,17 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import os
-import signal
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from tauro_compile.compiler.options import ProjectOptions
-from tauro_compile.console import Console
+from tauro_compile.console import Console, shown_path
 from tauro_compile.errors import UsageError
+from tauro_compile.signals import handled_stop_signals
 
 DOCS_DIR = "docs"
 PAGE_FILE = "index.html"
@@ -57,7 +54,7 @@ def run_docs_generate(options: ProjectOptions, console: Console | None = None) -
             console.err(f"Warning: {warning.render()}")
         size = len(text.encode("utf-8"))
         runs = " with the last run's status" if data["run"] else ""
-        console.out(f"Wrote {_shown(path)} ({len(compiled.nodes)} nodes{runs}, "
+        console.out(f"Wrote {shown_path(path)} ({len(compiled.nodes)} nodes{runs}, "
                     f"{size / 1024:.0f} KiB, {time.perf_counter() - started:.2f} s)")
         console.out("Open it in a browser, or run `tauro docs serve`.")
     return 0
@@ -77,7 +74,7 @@ def run_docs_serve(options: ProjectOptions, port: int, console: Console,
 
     folder = load_project(options.project_dir).target_dir / DOCS_DIR
     if not (folder / PAGE_FILE).is_file():
-        raise UsageError(f"no docs page at {_shown(folder / PAGE_FILE)}",
+        raise UsageError(f"no docs page at {shown_path(folder / PAGE_FILE)}",
                          hint="run `tauro docs generate` first")
     handler = functools.partial(_QuietHandler, directory=str(folder))
     try:
@@ -86,7 +83,7 @@ def run_docs_serve(options: ProjectOptions, port: int, console: Console,
         raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}",
                          hint="choose another port with --port (0: any free port)") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/"
-    console.out(f"Serving {_shown(folder / PAGE_FILE)} at {url} (Ctrl-C to stop)")
+    console.out(f"Serving {shown_path(folder / PAGE_FILE)} at {url} (Ctrl-C to stop)")
     if ready is not None:
         ready(server)
     try:
@@ -104,24 +101,8 @@ def _stopped_by_signals() -> Iterator[None]:
     """SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop) stop the server, even when the
     process was started with SIGINT ignored (a background job of a script, nohup), where
     Python's own Ctrl-C handling is off. Main thread only; the old handlers come back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handled_stop_signals(interrupt):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _shown(path: Path) -> str:
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if relative.startswith("..") else relative

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tauro_compile.compiler.options import ProjectOptions
-from tauro_compile.console import Console
+from tauro_compile.console import Console, shown_path
 from tauro_compile.errors import EXIT_NODE_FAILED, EXIT_OK, RunError, TauroError
 from tauro_compile.run_logs import LogOptions
 
@@ -67,10 +67,10 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
         return EXIT_OK
     refresh = _plan_refresh(compiled, full_refresh)
     log_path = new_run_log(log_options.directory(plan.target_dir))
-    shown_path = _shown(log_path)
+    log_shown = shown_path(log_path)
     console.event("plan", plan_summary(plan), project=plan.project_name, profile=plan.profile,
                   nodes=[n.name for n in plan.nodes])
-    console.event("log", f"Log: {shown_path}", path=str(log_path))
+    console.event("log", f"Log: {log_shown}", path=str(log_path))
     with python_logging_to(log_path, compiled.secret_values), \
             _follow_warnings(log_path, console, log_options.verbose):
         log.info("tauro run: %s", plan_summary(plan))
@@ -79,7 +79,7 @@ def run_run(options: ProjectOptions, console: Console, fail_fast: bool = False,
                                log_path, started_at, (refresh, full_refresh), preview_rows)
         except TauroError as exc:
             log.error("run failed: %s", exc.render())
-            exc.log_path = shown_path  # type: ignore[attr-defined]
+            exc.log_path = log_shown  # type: ignore[attr-defined]
             raise
 
 
@@ -145,7 +145,7 @@ def _run_plan(options: ProjectOptions, console: Console, compiled: CompiledProje
                                 f"{compiled.mask(record.error)}")
         console.err(mask_text(failure_message(report.outcome.records, options.profile,
                                               project_dir), compiled.secret_values))
-        console.err(f"Log: {_shown(log_path)}")
+        console.err(f"Log: {shown_path(log_path)}")
         return EXIT_NODE_FAILED
     return EXIT_OK
 
@@ -288,7 +288,7 @@ def session_for(plan: RunPlan, console: Console | None = None,
         log.error("could not start Spark", exc_info=True)
         raise RunError(f"could not start Spark ({settings.where}): "
                        f"{type(exc).__name__}: {first}",
-                       hint=f"the JVM's own words are in the log file ({_shown(output)}); "
+                       hint=f"the JVM's own words are in the log file ({shown_path(output)}); "
                             "check the profile's spark settings (`tauro debug` checks Java, "
                             "the jars and the master)") from None
 
@@ -298,14 +298,6 @@ def _ui_url(spark: SparkSession) -> str | None:
         return spark.sparkContext.uiWebUrl
     except Exception:  # Spark Connect and friends have no SparkContext
         return None
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the working directory when it is under it (shorter to read)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 @contextlib.contextmanager
