@@ -16,7 +16,7 @@ bronze holds every event exactly once, silver every valid purchase once, gold on
 buying user. Each figure is printed with the load average at that moment.
 
     .venv/bin/python bench/incremental_bench.py [--rounds 3] [--work DIR] [--preview N]
-        [--baseline DIR] [--java-options OPTS] [--out bench/results/incremental.md]
+        [--baseline DIR] [--java-options OPTS ...] [--out bench/results/incremental.md]
 
 `--baseline DIR` runs another tauro_compile (e.g. a copy of main's) interleaved with this
 checkout, each on its own copy of the project over the same landing files; `--java-options`
@@ -251,16 +251,18 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, metavar="DIR",
                         help="also run, interleaved, the tauro_compile found in DIR "
                              "(PYTHONPATH), e.g. a copy of main before a change")
-    parser.add_argument("--java-options", default=None,
-                        help="also run this checkout with these driver JVM options")
+    parser.add_argument("--java-options", action="append", default=[],
+                        help="also run this checkout with these driver JVM options "
+                             "(repeatable: one more variant each)")
     parser.add_argument("--out", type=Path, default=None, help="append a markdown report")
     args = parser.parse_args()
 
     variants = [Variant("tauro")]
     if args.baseline:
         variants.append(Variant("baseline", pythonpath=args.baseline))
-    if args.java_options:
-        variants.append(Variant("tauro+jvm", java_options=args.java_options))
+    for i, options in enumerate(args.java_options, start=1):
+        name = "tauro+jvm" if len(args.java_options) == 1 else f"tauro+jvm{i}"
+        variants.append(Variant(name, java_options=options))
     kinds = ("cold", "no new data", "+2 files")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {
         (v.name, k): [] for v in variants for k in kinds}
@@ -293,6 +295,8 @@ def main() -> None:
              f"load average at start {load_start[0]:.1f}/{load_start[1]:.1f}/"
              f"{load_start[2]:.1f}, at end {load_end[0]:.1f}/{load_end[1]:.1f}/"
              f"{load_end[2]:.1f} (1/5/15 min) on {os.cpu_count()} CPUs.", "",
+             *[f"- `{v.name}`: driver JVM options `{v.java_options}`" for v in variants
+               if v.java_options], "",
              "Seconds from process start (jvm: Spark ready; first_node: first node starting; "
              "`-` when the run found nothing new before starting Spark, so no JVM and no node "
              "started, jvm cpu 0); "
