@@ -19,6 +19,7 @@ job are kept. Writes `bench/results/kafka.md`.
 
     .venv/bin/python bench/kafka_throughput.py                  # 1,000,000 records, 3 rounds
     .venv/bin/python bench/kafka_throughput.py --records 200000 --repeat 1
+    .venv/bin/python bench/kafka_throughput.py --java-options "-XX:StartFlightRecording=..."
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
 PARTITIONS = 2
 CHUNK = 100_000
 JOBS = ("handwritten", "tauro", "tauro+dlq")
+JAVA_OPTIONS_ENV = "TAURO_BENCH_JAVA_OPTIONS"  # --java-options, handed to each child
 
 PROFILES = """\
 profiles:
@@ -100,7 +102,10 @@ def child(job: str, servers: str, topic: str, work: Path) -> dict[str, Any]:
     """Run one job in this (fresh) process; its wall seconds, JVM CPU seconds and rows."""
     from tauro_compile.streaming.session import build_spark_session
 
-    spark = build_spark_session("local[2]", f"bench-{job}", dict(SPARK_CONF))
+    conf = dict(SPARK_CONF)
+    if os.environ.get(JAVA_OPTIONS_ENV):
+        conf["spark.driver.extraJavaOptions"] = os.environ[JAVA_OPTIONS_ENV]
+    spark = build_spark_session("local[2]", f"bench-{job}", conf)
     cpu = jvm_cpu_seconds(spark)
     if job == "handwritten":
         seconds, batch, rows = handwritten(spark, servers, topic, work)
@@ -183,6 +188,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bad-every", type=int, default=100, help="1 in N records is malformed")
+    parser.add_argument("--java-options", default=None,
+                        help="driver JVM options of every job (e.g. a flight recording)")
     parser.add_argument("--child", nargs=4, metavar=("JOB", "SERVERS", "TOPIC", "WORK"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -193,6 +200,8 @@ def main() -> int:
         print(json.dumps(result), flush=True)
         return 0
 
+    if args.java_options:
+        os.environ[JAVA_OPTIONS_ENV] = args.java_options
     sys.path.insert(0, str(ROOT / "tests"))
     from support.kafka_broker import KafkaBroker
 
