@@ -58,6 +58,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The batch the writer caches lives for that batch only and is read twice: its in-memory
+# columnar compression (dictionary and run-length encoding, ~18 % of the executors' samples
+# in a dead-letter batch) costs more than it saves there (bench/results/kafka.md). Off on
+# the batch's session (the query's own clone) while the batch runs, unless the user's
+# settings choose it; restored after the batch.
+CACHE_COMPRESSED_CONF = "spark.sql.inMemoryColumnarStorage.compressed"
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 
@@ -481,7 +487,9 @@ class MicroBatchWriter:
         # Stages read the batch, then the writes read it again: cache it, unless every stage
         # says it caches what it reads itself (`manages_cache = True`).
         cached = any(not getattr(stage, "manages_cache", False) for stage in self.stages)
+        turned_off = False
         if cached:
+            turned_off = _uncompressed_caches(batch_df.sparkSession)
             batch_df.persist()
         try:
             for stage in self.stages:
@@ -513,6 +521,7 @@ class MicroBatchWriter:
         finally:
             if cached:
                 batch_df.unpersist()
+                _compressed_caches_back(batch_df.sparkSession, turned_off)
 
     def _write_outputs(self, batch: BatchContext, app_id: str) -> dict[str, Any]:
         """Write the main output and the side outputs; returns each one's write info.
@@ -565,3 +574,17 @@ class MicroBatchWriter:
         except Exception:  # a broken listener must not fail the user's data
             log.exception("batch listener failed for node %s batch %s", self.node.name,
                           batch.batch_id)
+
+
+def _uncompressed_caches(spark: SparkSession) -> bool:
+    """Turn off the compression of caches on `spark` unless the user's settings choose it;
+    True when it was turned off (to restore with `_compressed_caches_back`)."""
+    if spark.conf.get(CACHE_COMPRESSED_CONF, None) is not None:
+        return False
+    spark.conf.set(CACHE_COMPRESSED_CONF, "false")
+    return True
+
+
+def _compressed_caches_back(spark: SparkSession, turned_off: bool) -> None:
+    if turned_off:
+        spark.conf.unset(CACHE_COMPRESSED_CONF)
