@@ -38,6 +38,7 @@ from pathlib import Path
 
 from tauro_compile.contracts import parse_contract
 from tauro_compile.contracts.enforcer import ContractEnforcer
+from tauro_compile.streaming.batch_writer import _SideWrite
 from tauro_compile.streaming.session import build_spark_session
 
 SCHEMA = ("id BIGINT, status STRING, amount DOUBLE, email STRING, country STRING, "
@@ -115,8 +116,6 @@ def run_batch_none(spark, source: Path, work: Path, files_per_batch: int) -> Non
 
 def run_ours(policy: str, reread: bool = True) -> Callable[..., None]:
     def run(spark, source: Path, work: Path, files_per_batch: int) -> None:
-        from pyspark import InheritableThread
-
         contract = parse_contract(CONTRACT)
         enforcer = ContractEnforcer(contract, node="orders", policy=policy,
                                     quarantine_id=str(work / "quarantine"),
@@ -127,29 +126,23 @@ def run_ours(policy: str, reread: bool = True) -> Callable[..., None]:
         def write_batch(batch_df, batch_id: int) -> None:
             prepared = enforcer.prepare_batch(batch_df, batch_id)
             txn = {"txnAppId": "bench.orders", "txnVersion": str(batch_id)}
-            side, errors = None, []
 
-            def quarantine() -> None:
-                try:
-                    prepared.quarantine.write.format("delta").mode("append").options(
-                        **{**txn, "txnAppId": "bench.orders:quarantine"}).save(
-                        str(work / "quarantine"))
-                except BaseException as exc:  # noqa: BLE001 - raised below
-                    errors.append(exc)
+            def quarantine() -> dict:
+                prepared.quarantine.write.format("delta").mode("append").options(
+                    **{**txn, "txnAppId": "bench.orders:quarantine"}).save(str(work / "quarantine"))
+                return {}
 
-            if prepared.quarantine is not None:
-                # As MicroBatchWriter writes a side output added `alongside` (the quarantine):
-                # in a second thread, in parallel with the main write.
-                side = InheritableThread(target=quarantine)
-                side.start()
+            # As MicroBatchWriter writes a side output added `alongside` (the quarantine): with
+            # its `_SideWrite`, in a second thread, in parallel with the main write.
+            side = None if prepared.quarantine is None else _SideWrite(quarantine)
             try:
                 prepared.main.write.format("delta").mode("append").options(**txn).save(
                     str(work / "sink"))
             finally:
                 if side is not None:
                     side.join()
-            if errors:
-                raise errors[0]
+            if side is not None:
+                side.result()  # the quarantine write's error, if it failed
             enforcer.complete_batch(prepared)
 
         (df.writeStream.foreachBatch(write_batch).option("checkpointLocation", str(work / "cp"))
